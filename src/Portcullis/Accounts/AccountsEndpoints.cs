@@ -1,0 +1,28 @@
+using Portcullis.Access;
+using Portcullis.RateLimits;
+
+namespace Portcullis.Accounts;
+
+public static class AccountsEndpoints
+{
+    public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/accounts", Register.HandleAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .Accepts<Register.Request>("application/json")
+            .WithTags("Accounts");
+
+        var me = app.MapGroup("/api/me")
+            .RequireAuthorization(Policies.User)
+            .RequireRateLimiting(RateLimitPolicies.Authenticated)
+            .WithTags("Me");
+        me.MapGet("/", GetMe.HandleAsync);
+        me.MapPost("/password", ChangePassword.HandleAsync)
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .Accepts<ChangePassword.Request>("application/json");
+        me.MapPost("/logout", Logout.HandleAsync);
+        me.MapPost("/logout-everywhere", Logout.EverywhereAsync);
+        return app;
+    }
+}

@@ -1,0 +1,50 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+
+namespace Portcullis.Accounts;
+
+/// <summary>
+/// <c>POST /api/me/password</c>: needs the current password; the new one follows the password policy. Every
+/// session of the user ends, this one included (ASVS V7.4.3): the client logs in again with the new password.
+/// </summary>
+public static class ChangePassword
+{
+    public sealed record Request(string CurrentPassword, string NewPassword);
+
+    public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
+        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, Argon2PasswordHasher hasher,
+        PasswordPolicy passwords, SessionTerminator sessions)
+    {
+        var (request, problem) = await JsonBody.ReadAsync<Request>(http);
+        if (problem is not null)
+        {
+            return problem as ValidationProblem is { } v ? v : (ProblemHttpResult)problem;
+        }
+
+        if (caller.UserId() is not { } id || await users.FindByIdAsync(id.ToString()) is not { } user)
+        {
+            return TypedResults.NotFound();
+        }
+
+        if (passwords.IsOverLong(request!.CurrentPassword) || !await users.CheckPasswordAsync(user, request.CurrentPassword))
+        {
+            return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
+        }
+
+        if (passwords.Validate(request.NewPassword, user.UserName) is { } error)
+        {
+            return JsonBody.Invalid("newPassword", error);
+        }
+
+        await sessions.EndAllSessionsAsync(user, () =>
+        {
+            user.PasswordHash = hasher.HashPassword(user, request.NewPassword);
+            return users.UpdateAsync(user);
+        }, http.RequestAborted);
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
+
+namespace Portcullis.Cli;
+
+/// <summary>
+/// The one executable: <c>serve</c> and the operator commands share configuration and storage.
+/// Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 conflict or invalid input.
+/// </summary>
+public static class CliApp
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+    public const int NotFound = 3;
+    public const int Invalid = 4;
+
+    internal static readonly Option<string?> DataDir = new("--data-dir")
+    {
+        Description = "Directory for the database and other state (Storage:DataDirectory). Default ./data.",
+        Recursive = true,
+    };
+
+    internal static readonly Option<bool> Json = new("--json") { Description = "Print JSON for scripts." };
+
+    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    {
+        var io = new CliIo(stdin, stdout, stderr);
+        var root = new RootCommand("Portcullis: identity provider, authorization authority and API gateway.");
+        root.Options.Add(DataDir);
+        root.Subcommands.Add(ServeCommand.Create(io));
+        root.Subcommands.Add(AccountCommands.CreateAdmin(io));
+        root.Subcommands.Add(AccountCommands.CreateUsers(io));
+        root.Subcommands.Add(ClientCommands.Create(io));
+        root.Subcommands.Add(KeyCommands.Create(io));
+        root.Subcommands.Add(MigrateCommand.Create(io));
+        var parse = root.Parse(args);
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+
+    internal static Dictionary<string, string?> Overrides(ParseResult parse)
+    {
+        var overrides = new Dictionary<string, string?>();
+        if (parse.GetValue(DataDir) is { Length: > 0 } dir)
+        {
+            overrides[$"{StorageOptions.Section}:{nameof(StorageOptions.DataDirectory)}"] = dir;
+        }
+
+        return overrides;
+    }
+
+    /// <summary>Runs an offline operator command against the configured database.</summary>
+    internal static async Task<int> WithServicesAsync(ParseResult parse, CliIo io, Func<IServiceProvider, Task<int>> action)
+    {
+        try
+        {
+            var builder = PortcullisHost.CreateBuilder(Overrides(parse));
+            await using var app = builder.Build();
+            await PortcullisHost.InitializeAsync(app.Services);
+            await using var scope = app.Services.CreateAsyncScope();
+            return await action(scope.ServiceProvider);
+        }
+        catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+        {
+            await io.Error.WriteLineAsync("error: " + ex.Message);
+            return Failed;
+        }
+    }
+}
+
+/// <summary>Standard streams, swappable in tests.</summary>
+public sealed record CliIo(TextReader In, TextWriter Out, TextWriter Error)
+{
+    /// <summary>Reads a secret from standard input (one line), never from argv or the environment.</summary>
+    public async Task<string?> ReadSecretAsync(bool fromStdin, string prompt)
+    {
+        if (!fromStdin && !Console.IsInputRedirected && ReferenceEquals(In, Console.In))
+        {
+            await Error.WriteAsync(prompt);
+            var chars = new List<char>();
+            while (true)
+            {
+                var key = Console.ReadKey(intercept: true);
+                if (key.Key == ConsoleKey.Enter)
+                {
+                    break;
+                }
+
+                if (key.Key == ConsoleKey.Backspace)
+                {
+                    if (chars.Count > 0)
+                    {
+                        chars.RemoveAt(chars.Count - 1);
+                    }
+
+                    continue;
+                }
+
+                chars.Add(key.KeyChar);
+            }
+
+            await Error.WriteLineAsync();
+            return new string([.. chars]);
+        }
+
+        var line = await In.ReadLineAsync();
+        return line?.TrimEnd('\r');
+    }
+}

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Portcullis.Access;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+
+namespace Portcullis.Cli;
+
+public static class ServeCommand
+{
+    private static readonly Option<string?> Urls = new("--urls")
+    {
+        Description = "Addresses to listen on, ';'-separated. Default https://127.0.0.1:8443.",
+    };
+
+    public static Command Create(CliIo io)
+    {
+        var command = new Command("serve", "Run the Portcullis server.");
+        command.Options.Add(Urls);
+        command.SetAction(async (parse, ct) =>
+        {
+            var overrides = CliApp.Overrides(parse);
+            if (parse.GetValue(Urls) is { Length: > 0 } urls)
+            {
+                overrides["urls"] = urls;
+            }
+
+            WebApplication app;
+            try
+            {
+                app = PortcullisHost.BuildApp(PortcullisHost.CreateBuilder(overrides));
+                await PortcullisHost.InitializeAsync(app.Services, ct);
+            }
+            catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+            {
+                await io.Error.WriteLineAsync("Portcullis cannot start: " + ex.Message);
+                return CliApp.Failed;
+            }
+
+            await using (app)
+            {
+                await app.StartAsync(ct);
+                await PrintBannerAsync(app, io);
+                await app.WaitForShutdownAsync(ct);
+            }
+
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static async Task PrintBannerAsync(WebApplication app, CliIo io)
+    {
+        var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+        await io.Out.WriteLineAsync($"Portcullis is listening on {string.Join(", ", app.Urls)}");
+        await io.Out.WriteLineAsync($"Data directory: {Path.GetFullPath(storage.DataDirectory)}");
+        if (PortcullisHost.CertificateInUse is { } cert)
+        {
+            var kind = cert.SelfSigned ? "self-signed development certificate" : "certificate";
+            await io.Out.WriteLineAsync($"TLS {kind}: {cert.Path}");
+            await io.Out.WriteLineAsync($"  SHA-256 fingerprint: {cert.Sha256}");
+        }
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
+        if ((await users.GetUsersInRoleAsync(Roles.Admin)).Count == 0)
+        {
+            var dataDir = $" --data-dir {Path.GetFullPath(storage.DataDirectory)}";
+            await io.Out.WriteLineAsync("No administrator exists yet. Create one with:");
+            await io.Out.WriteLineAsync($"  portcullis admin create --username root --email root@example.com{dataDir}");
+            await io.Out.WriteLineAsync("  (it asks for the password; or pipe it in with --password-stdin)");
+        }
+    }
+}

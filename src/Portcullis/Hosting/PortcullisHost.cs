@@ -1,0 +1,342 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
+using Portcullis.Access;
+using Portcullis.Accounts;
+using Portcullis.RateLimits;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Portcullis.Hosting;
+
+public static class PortcullisDefaults
+{
+    public const string Urls = "https://127.0.0.1:8443";
+    public const string EnvironmentPrefix = "Portcullis__";
+}
+
+/// <summary>
+/// The composition root shared by <c>serve</c>, the CLI commands and the tests: the same configuration, services
+/// and storage everywhere.
+/// </summary>
+public static partial class PortcullisHost
+{
+    /// <summary>
+    /// Configuration sources, last wins: appsettings.json, appsettings.{Environment}.json, <c>Portcullis__Section__Key</c>
+    /// environment variables, then <paramref name="overrides"/> (command-line options such as --urls and --data-dir).
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(IDictionary<string, string?>? overrides = null, string? environmentName = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = typeof(PortcullisHost).Assembly.GetName().Name,
+            EnvironmentName = environmentName,
+        });
+        // Framework chatter (every SQL command, every request) stays out of the log unless configured otherwise.
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("OpenIddict", LogLevel.Warning);
+        builder.Configuration.AddEnvironmentVariables(PortcullisDefaults.EnvironmentPrefix);
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        var services = builder.Services;
+        services.AddOptionsWithValidateOnStart<StorageOptions>().BindConfiguration(StorageOptions.Section);
+        services.AddOptionsWithValidateOnStart<TlsOptions>().BindConfiguration(TlsOptions.Section);
+        services.AddOptionsWithValidateOnStart<TokensOptions>().BindConfiguration(TokensOptions.Section);
+        services.AddOptionsWithValidateOnStart<AccountOptions>().BindConfiguration(AccountOptions.Section).ValidateDataAnnotations();
+        services.AddOptionsWithValidateOnStart<ClientOptions>().BindConfiguration(ClientOptions.Section);
+        services.AddSingleton<IValidateOptions<TokensOptions>, TokenOptionsValidator>();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IssuerResolver>();
+
+        var storage = builder.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        var dataDirectory = Path.GetFullPath(storage.DataDirectory);
+        services.AddDbContext<PortcullisDb>(db => db.UseSqlite(
+            storage.ConnectionString ?? $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True"));
+        services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
+
+        services.AddIdentityCore<User>(identity =>
+            {
+                // Password rules live in PasswordPolicy (NIST 800-63B-4): no composition rules here.
+                identity.Password.RequireDigit = false;
+                identity.Password.RequireLowercase = false;
+                identity.Password.RequireUppercase = false;
+                identity.Password.RequireNonAlphanumeric = false;
+                identity.Password.RequiredLength = 0;
+                identity.Password.RequiredUniqueChars = 0;
+                identity.User.AllowedUserNameCharacters = string.Empty; // UsernameRules decides.
+                identity.User.RequireUniqueEmail = true;
+                // Plain lockout lets anyone lock any account; per-account and per-IP throttling replaces it.
+                identity.Lockout.AllowedForNewUsers = false;
+            })
+            .AddRoles<Role>()
+            .AddEntityFrameworkStores<PortcullisDb>();
+        services.AddSingleton<ILookupNormalizer, PortcullisLookupNormalizer>();
+        services.AddSingleton<Argon2PasswordHasher>();
+        services.AddSingleton<IPasswordHasher<User>>(sp => sp.GetRequiredService<Argon2PasswordHasher>());
+        services.AddSingleton<PasswordPolicy>();
+        services.AddScoped<AccountCreator>();
+        services.AddScoped<SessionTerminator>();
+
+        services.AddPortcullisTokens();
+        services.AddPortcullisAuthorization();
+        services.AddPortcullisRateLimiting();
+        services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+        {
+            var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
+            if (context.ProblemDetails.Type is null || context.ProblemDetails.Type.StartsWith("https://tools.ietf.org", StringComparison.Ordinal))
+            {
+                context.ProblemDetails.Type = ProblemTypes.ForStatus(status);
+            }
+
+            // Never an exception message or stack: the log has those, keyed by the trace id.
+            context.ProblemDetails.Detail = status >= 500 ? null : context.ProblemDetails.Detail;
+            context.ProblemDetails.Extensions.Remove("exception");
+        });
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.AllowDuplicateProperties = false;
+            json.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            json.SerializerOptions.MaxDepth = 32;
+        });
+
+        ConfigureKestrel(builder, dataDirectory);
+        return builder;
+    }
+
+    private static void ConfigureKestrel(WebApplicationBuilder builder, string dataDirectory)
+    {
+        var urls = builder.Configuration["urls"] ?? PortcullisDefaults.Urls;
+        builder.WebHost.UseUrls(urls);
+        var tls = builder.Configuration.GetSection(TlsOptions.Section).Get<TlsOptions>() ?? new TlsOptions();
+        var hasHttps = urls.Contains("https://", StringComparison.OrdinalIgnoreCase);
+        Certificates.Loaded? certificate = null;
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            // A JSON API: small bodies and headers, and slow clients cut off (slowloris, slow body).
+            kestrel.Limits.MaxRequestBodySize = 64 * 1024;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.MaxRequestLineSize = 8 * 1024;
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(20);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(60);
+            kestrel.Limits.MinRequestBodyDataRate = new(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
+            kestrel.Limits.MaxConcurrentConnections = 10_000;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = 0;
+            if (!hasHttps)
+            {
+                return;
+            }
+
+            EnsurePrivateDirectory(dataDirectory);
+            certificate ??= Certificates.Load(tls, dataDirectory, TimeProvider.System);
+            CertificateInUse = certificate;
+            kestrel.ConfigureHttpsDefaults(https =>
+            {
+                https.ServerCertificate = certificate.Certificate;
+                https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                // Linux offers CBC suites with TLS 1.2 by default (NET-07): ECDHE + AEAD only.
+                https.OnAuthenticate = (_, ssl) => ssl.CipherSuitesPolicy = CipherSuites;
+            });
+        });
+    }
+
+    internal static Certificates.Loaded? CertificateInUse { get; private set; }
+
+    public static readonly CipherSuitesPolicy CipherSuites = new(
+    [
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]);
+
+    /// <summary>The request pipeline, outermost first.</summary>
+    public static WebApplication BuildApp(WebApplicationBuilder builder)
+    {
+        var app = builder.Build();
+        app.UseMiddleware<SecurityHeaders>();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+
+        app.MapTokenEndpoint();
+        app.MapAccounts();
+        app.MapHealth();
+        if (app.Environment.IsEnvironment("Test"))
+        {
+            // F01: a fault endpoint, only ever mapped in the Test environment.
+            app.MapGet("/test/fault", () => { throw new InvalidOperationException("Deliberate test fault at /test/fault."); })
+                .AllowAnonymous().RequireRateLimiting(RateLimitPolicies.Anonymous);
+        }
+
+        return app;
+    }
+
+    private static void MapTokenEndpoint(this WebApplication app) =>
+        app.MapPost(TokenServices.TokenPath, TokenEndpoint.HandleAsync)
+            .AllowAnonymous() // OpenIddict authenticates the client and the grant itself.
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("OAuth");
+
+    private static void MapHealth(this WebApplication app)
+    {
+        var health = app.MapGroup("/health").AllowAnonymous().RequireRateLimiting(RateLimitPolicies.Anonymous).WithTags("Health");
+        health.MapGet("/live", () => TypedResults.Ok(new HealthStatus("ok")));
+        health.MapGet("/ready", async Task<IResult> (PortcullisDb db, CancellationToken ct) =>
+            await db.Database.CanConnectAsync(ct)
+                ? TypedResults.Ok(new HealthStatus("ok"))
+                : TypedResults.Json(new HealthStatus("unavailable"), statusCode: 503));
+    }
+
+    public sealed record HealthStatus(string Status);
+
+    /// <summary>
+    /// Everything that must hold before the first request: insecure configuration refused, the database migrated,
+    /// roles, the built-in client and token keys present, revocations loaded.
+    /// </summary>
+    public static async Task InitializeAsync(IServiceProvider services, CancellationToken ct = default)
+    {
+        var environment = services.GetRequiredService<IHostEnvironment>();
+        var configuration = services.GetRequiredService<IConfiguration>();
+        CheckStartupSecurity(environment, configuration, services.GetRequiredService<IssuerResolver>());
+
+        var storage = services.GetRequiredService<IOptions<StorageOptions>>().Value;
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+        if (db.Database.IsSqlite())
+        {
+            var file = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.Database.GetConnectionString()).DataSource;
+            if (Path.GetDirectoryName(Path.GetFullPath(file)) is { } directory)
+            {
+                EnsurePrivateDirectory(directory);
+            }
+        }
+
+        if (storage.AutoMigrate)
+        {
+            await db.Database.MigrateAsync(ct);
+        }
+
+        if (db.Database.IsSqlite())
+        {
+            // WAL lets readers run beside the single writer; it is a property of the file and persists.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            var file = Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.Database.GetConnectionString()).DataSource);
+            foreach (var path in new[] { file, file + "-wal", file + "-shm" }.Where(File.Exists))
+            {
+                // The database holds password hashes and protected keys: owner only.
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+
+        var roles = scope.ServiceProvider.GetRequiredService<RoleManager<Role>>();
+        foreach (var role in Roles.All)
+        {
+            if (!await roles.RoleExistsAsync(role))
+            {
+                await roles.CreateAsync(new Role { Id = Guid.NewGuid(), Name = role });
+            }
+        }
+
+        await EnsureBuiltInClientAsync(scope.ServiceProvider, ct);
+        var keys = services.GetRequiredService<KeyRing>();
+        await keys.EnsureKeysAsync(db, ct);
+        await keys.ReloadAsync(db, ct);
+        await services.GetRequiredService<RevocationState>().SyncAsync(db, ct);
+    }
+
+    /// <summary>Creates the state directory readable by its owner only.</summary>
+    public static void EnsurePrivateDirectory(string path)
+    {
+        if (!Directory.Exists(path))
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    public const string BuiltInClientId = "portcullis";
+
+    private static async Task EnsureBuiltInClientAsync(IServiceProvider services, CancellationToken ct)
+    {
+        var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
+        var enabled = services.GetRequiredService<IOptions<ClientOptions>>().Value.BuiltInClient;
+        var existing = await applications.FindByClientIdAsync(BuiltInClientId, ct);
+        if (!enabled)
+        {
+            if (existing is not null)
+            {
+                await applications.DeleteAsync(existing, ct);
+            }
+
+            return;
+        }
+
+        if (existing is not null)
+        {
+            return;
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = BuiltInClientId,
+            DisplayName = "Portcullis first-party client",
+            ClientType = ClientTypes.Public,
+            Permissions =
+            {
+                Permissions.Endpoints.Token,
+                Permissions.Endpoints.Revocation,
+                Permissions.GrantTypes.Password,
+                Permissions.GrantTypes.RefreshToken,
+            },
+        };
+        descriptor.Settings[TokenEndpoint.FirstPartySetting] = "true";
+        await applications.CreateAsync(descriptor, ct);
+    }
+
+    /// <summary>Outside Development, refuses configuration that would make tokens or transport unsafe.</summary>
+    private static void CheckStartupSecurity(IHostEnvironment environment, IConfiguration configuration, IssuerResolver issuer)
+    {
+        if (environment.IsDevelopment())
+        {
+            return;
+        }
+
+        var problems = new List<string>();
+        var urls = (configuration["urls"] ?? PortcullisDefaults.Urls).Split(';', StringSplitOptions.RemoveEmptyEntries);
+        if (!urls.Any(u => u.TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+        {
+            problems.Add("Only HTTP URLs are bound: set --urls (or 'urls') to an https:// address, e.g. https://127.0.0.1:8443.");
+        }
+
+        if (issuer.Issuer.Scheme != Uri.UriSchemeHttps)
+        {
+            problems.Add("Tokens:Issuer must be an https:// URL.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new StartupException(string.Join(Environment.NewLine, problems));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Portcullis.Storage;
+
+public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
+    : IdentityDbContext<User, Role, Guid>(options), IDataProtectionKeyContext
+{
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    public DbSet<SigningKey> SigningKeys => Set<SigningKey>();
+
+    public DbSet<Revocation> Revocations => Set<Revocation>();
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // SQLite cannot compare or order DateTimeOffset columns; stored as UTC ticks they sort and compare exactly.
+        if (Database.IsSqlite())
+        {
+            configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
+        }
+    }
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+        builder.UseOpenIddict();
+
+        builder.Entity<User>(user =>
+        {
+            user.Property(u => u.UserName).HasMaxLength(64);
+            user.Property(u => u.NormalizedUserName).HasMaxLength(64);
+            user.Property(u => u.Email).HasMaxLength(254);
+            user.Property(u => u.NormalizedEmail).HasMaxLength(254);
+            // Identity only indexes the normalized e-mail; uniqueness is enforced here as well.
+            user.HasIndex(u => u.NormalizedEmail).IsUnique();
+        });
+
+        builder.Entity<SigningKey>(key =>
+        {
+            key.HasKey(k => k.Id);
+            key.Property(k => k.Use).HasMaxLength(8);
+            key.Property(k => k.KeyId).HasMaxLength(64);
+            key.Property(k => k.Algorithm).HasMaxLength(16);
+            key.HasIndex(k => k.KeyId).IsUnique();
+        });
+
+        builder.Entity<Revocation>(r =>
+        {
+            r.HasKey(x => x.Id);
+            r.Property(x => x.Kind).HasMaxLength(8);
+            r.Property(x => x.Value).HasMaxLength(64);
+            r.HasIndex(x => x.ExpiresAt);
+        });
+    }
+}

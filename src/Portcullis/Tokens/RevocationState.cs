@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+
+namespace Portcullis.Tokens;
+
+/// <summary>
+/// What makes a still-unexpired access token invalid, kept in memory so the hot path does no database read:
+/// revoked token ids (<c>jti</c>, never a hash of the token text: ES256 signatures are malleable), revoked
+/// sessions (<c>sid</c>), and each user's current security epoch and enabled flag (loaded once, then kept until
+/// a change is announced). Changes made in this process apply at once; changes made by other processes (the CLI,
+/// other instances) arrive through the <see cref="Revocation"/> feed within <see cref="TokensOptions.SyncInterval"/>.
+/// </summary>
+public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<TokensOptions> options, TimeProvider time) : IDisposable
+{
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _sessions = new(StringComparer.Ordinal);
+    private readonly MemoryCache _users = new(new MemoryCacheOptions { SizeLimit = 200_000 });
+    private long _lastSeen;
+    private long _userGeneration;
+
+    public sealed record UserState(bool Active, int Epoch);
+
+    public bool IsTokenRevoked(string jti) => _tokens.ContainsKey(jti);
+
+    public bool IsSessionRevoked(string sid) => _sessions.ContainsKey(sid);
+
+    /// <summary>The user's current state; one query the first time a user is seen, none after.</summary>
+    public async ValueTask<UserState> GetUserAsync(Guid userId, CancellationToken ct)
+    {
+        if (_users.TryGetValue(userId, out UserState? cached) && cached is not null)
+        {
+            return cached;
+        }
+
+        // A change announced while this query runs must not be overwritten by the stale row it read.
+        var generation = Interlocked.Read(ref _userGeneration);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+        var row = await db.Users.AsNoTracking()
+            .Where(u => u.Id == userId)
+            .Select(u => new { u.IsDisabled, u.SecurityEpoch })
+            .SingleOrDefaultAsync(ct);
+        var state = row is null ? new UserState(false, -1) : new UserState(!row.IsDisabled, row.SecurityEpoch);
+        if (Interlocked.Read(ref _userGeneration) == generation)
+        {
+            _users.Set(userId, state, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(30) });
+        }
+
+        return state;
+    }
+
+    /// <summary>
+    /// Records a revocation in the feed (saved with the caller's transaction). Token and session revocations apply
+    /// here at once (failing closed if the transaction is lost); a user change must be followed, after the commit,
+    /// by <see cref="InvalidateUser"/>, so no reader caches the row from before it.
+    /// </summary>
+    public void Add(PortcullisDb db, string kind, string value)
+    {
+        var now = time.GetUtcNow();
+        var expires = now + options.Value.AccessTokenLifetime + options.Value.ClockSkew;
+        db.Revocations.Add(new Revocation { Kind = kind, Value = value, CreatedAt = now, ExpiresAt = expires });
+        if (kind != RevocationKinds.User)
+        {
+            Apply(kind, value, expires);
+        }
+    }
+
+    public void InvalidateUser(Guid userId) => Apply(RevocationKinds.User, userId.ToString(), default);
+
+    /// <summary>Reads feed rows written since the last call (by anyone) and applies them; prunes expired ones.</summary>
+    public async Task SyncAsync(PortcullisDb db, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var rows = await db.Revocations.AsNoTracking()
+            .Where(r => r.Id > _lastSeen && r.ExpiresAt > now)
+            .OrderBy(r => r.Id)
+            .Take(10_000)
+            .ToListAsync(ct);
+        foreach (var row in rows)
+        {
+            Apply(row.Kind, row.Value, row.ExpiresAt);
+            _lastSeen = Math.Max(_lastSeen, row.Id);
+        }
+
+        if (rows.Count == 0)
+        {
+            _lastSeen = Math.Max(_lastSeen, await db.Revocations.MaxAsync(r => (long?)r.Id, ct) ?? 0);
+        }
+
+        Prune(_tokens, now);
+        Prune(_sessions, now);
+    }
+
+    private void Apply(string kind, string value, DateTimeOffset expires)
+    {
+        switch (kind)
+        {
+            case RevocationKinds.AccessToken:
+                _tokens[value] = expires;
+                break;
+            case RevocationKinds.Session:
+                _sessions[value] = expires;
+                break;
+            case RevocationKinds.User when Guid.TryParse(value, out var id):
+                Interlocked.Increment(ref _userGeneration);
+                _users.Remove(id);
+                break;
+        }
+    }
+
+    private static void Prune(ConcurrentDictionary<string, DateTimeOffset> set, DateTimeOffset now)
+    {
+        foreach (var (key, expires) in set)
+        {
+            if (expires <= now)
+            {
+                set.TryRemove(key, out _);
+            }
+        }
+    }
+
+    public void Dispose() => _users.Dispose();
+}
+
+/// <summary>Reads the revocation feed and the key table on an interval, so every instance converges.</summary>
+public sealed partial class TokenStateSync(
+    IServiceScopeFactory scopes, RevocationState revocations, KeyRing keys,
+    IOptions<TokensOptions> options, TimeProvider time, ILogger<TokenStateSync> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.SyncInterval, time);
+        do
+        {
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+                await revocations.SyncAsync(db, stoppingToken);
+                if (await keys.ReloadAsync(db, stoppingToken))
+                {
+                    LogKeysReloaded(logger);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The database may be briefly unreachable; keep the last known state and try again.
+                LogSyncFailed(logger, ex);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Token keys reloaded from the database.")]
+    private static partial void LogKeysReloaded(ILogger logger);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Reading revocations and keys failed; keeping the last known state.")]
+    private static partial void LogSyncFailed(ILogger logger, Exception ex);
+}

@@ -1,0 +1,186 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using Portcullis.Accounts;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Portcullis.Tokens;
+
+/// <summary>
+/// The token endpoint's decisions (OpenIddict has already parsed the request and authenticated the client):
+/// the password grant for first-party clients, refresh with rotation, and client credentials.
+/// </summary>
+public static partial class TokenEndpoint
+{
+    public const string FirstPartySetting = "portcullis:first_party";
+
+    // One answer for every failed login, whatever the reason: unknown user, wrong password, disabled account.
+    private const string LoginFailed = "The username or password is incorrect.";
+
+    public static async Task<IResult> HandleAsync(
+        HttpContext http,
+        UserManager<User> users,
+        Argon2PasswordHasher hasher,
+        PasswordPolicy passwords,
+        IOpenIddictApplicationManager applications,
+        IOpenIddictAuthorizationManager authorizations,
+        RevocationState revocations,
+        IOptions<TokensOptions> options,
+        TimeProvider time,
+        ILogger<TokenRequestLog> logger)
+    {
+        var request = http.GetOpenIddictServerRequest()
+            ?? throw new InvalidOperationException("The OpenIddict request is missing.");
+        var ct = http.RequestAborted;
+
+        if (request.IsPasswordGrantType())
+        {
+            var application = await applications.FindByClientIdAsync(request.ClientId!, ct);
+            var settings = application is null ? null : await applications.GetSettingsAsync(application, ct);
+            if (settings is null || !settings.TryGetValue(FirstPartySetting, out var firstParty) || firstParty != "true")
+            {
+                return Reject(Errors.UnauthorizedClient, "This client may not use the password grant.");
+            }
+
+            var user = await CheckCredentialsAsync(request.Username, request.Password, users, hasher, passwords);
+            if (user is null)
+            {
+                LogLoginFailed(logger);
+                return Reject(Errors.InvalidGrant, LoginFailed);
+            }
+
+            var identity = await BuildUserIdentityAsync(user, users, time.GetUtcNow().ToUnixTimeSeconds());
+            var principal = new ClaimsPrincipal(identity);
+            principal.SetScopes(request.GetScopes());
+            principal.SetResources(options.Value.Audience);
+
+            // The session is created here (not ad hoc by OpenIddict) so its id can go into the access tokens.
+            var authorization = await authorizations.CreateAsync(
+                principal, user.Id.ToString(), (await applications.GetIdAsync(application!, ct))!,
+                AuthorizationTypes.AdHoc, principal.GetScopes(), ct);
+            var sessionId = await authorizations.GetIdAsync(authorization, ct);
+            principal.SetAuthorizationId(sessionId);
+            identity.SetClaim(PortcullisClaims.SessionId, sessionId);
+            SetDestinations(principal);
+            LogLoginSucceeded(logger, user.Id);
+            return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
+        if (request.IsRefreshTokenGrantType())
+        {
+            var result = await http.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+            var old = result.Principal;
+            var now = time.GetUtcNow();
+            if (old is null
+                || !Guid.TryParse(old.GetClaim(Claims.Subject), out var userId)
+                || !long.TryParse(old.GetClaim(PortcullisClaims.SessionStart), out var sessionStart)
+                || !int.TryParse(old.GetClaim(PortcullisClaims.SecurityEpoch), out var epoch)
+                || old.GetClaim(PortcullisClaims.SessionId) is not { } sessionId
+                || revocations.IsSessionRevoked(sessionId)
+                || DateTimeOffset.FromUnixTimeSeconds(sessionStart) + options.Value.SessionAbsoluteLifetime <= now)
+            {
+                return Reject(Errors.InvalidGrant, "The refresh token is no longer valid.");
+            }
+
+            var user = await users.FindByIdAsync(userId.ToString());
+            if (user is null || user.IsDisabled || user.SecurityEpoch != epoch)
+            {
+                return Reject(Errors.InvalidGrant, "The refresh token is no longer valid.");
+            }
+
+            // Roles are read again so a change shows in the next access token.
+            var identity = await BuildUserIdentityAsync(user, users, sessionStart);
+            identity.SetClaim(PortcullisClaims.SessionId, sessionId);
+            var principal = new ClaimsPrincipal(identity);
+            principal.SetScopes(old.GetScopes());
+            principal.SetResources(old.GetResources());
+            principal.SetAuthorizationId(old.GetAuthorizationId());
+            SetDestinations(principal);
+            return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
+        if (request.IsClientCredentialsGrantType())
+        {
+            var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+            identity.SetClaim(Claims.Subject, request.ClientId);
+            identity.SetClaim(Claims.ClientId, request.ClientId);
+            var principal = new ClaimsPrincipal(identity);
+            principal.SetScopes(request.GetScopes());
+            principal.SetResources(options.Value.Audience);
+            SetDestinations(principal);
+            return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
+        return Reject(Errors.UnsupportedGrantType, "The grant type is not supported.");
+    }
+
+    /// <summary>
+    /// Verifies a login with equal work whatever the outcome: an unknown user costs a dummy hash, a disabled user
+    /// the real one. A password too long to be valid is refused before any hashing (long-password DoS).
+    /// </summary>
+    internal static async Task<User?> CheckCredentialsAsync(
+        string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords)
+    {
+        if (string.IsNullOrEmpty(username) || string.IsNullOrEmpty(password)
+            || username.Length > UsernameRules.MaxLength * 4 || passwords.IsOverLong(password))
+        {
+            return null;
+        }
+
+        var user = UsernameRules.Validate(username) is null ? await users.FindByNameAsync(username) : null;
+        if (user is null)
+        {
+            hasher.VerifyDummy(password);
+            return null;
+        }
+
+        // CheckPasswordAsync also rewrites a hash made with older parameters.
+        var valid = await users.CheckPasswordAsync(user, password);
+        return valid && !user.IsDisabled ? user : null;
+    }
+
+    private static async Task<ClaimsIdentity> BuildUserIdentityAsync(User user, UserManager<User> users, long sessionStart)
+    {
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, user.Id.ToString());
+        identity.SetClaims(Claims.Role, [.. await users.GetRolesAsync(user)]);
+        identity.SetClaim(PortcullisClaims.SecurityEpoch, user.SecurityEpoch);
+        identity.SetClaim(PortcullisClaims.SessionStart, sessionStart);
+        return identity;
+    }
+
+    /// <summary>Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12).</summary>
+    private static void SetDestinations(ClaimsPrincipal principal) =>
+        principal.SetDestinations(claim => claim.Type switch
+        {
+            Claims.Subject => [Destinations.AccessToken, Destinations.IdentityToken],
+            Claims.Role or Claims.ClientId or PortcullisClaims.SecurityEpoch or PortcullisClaims.SessionId => [Destinations.AccessToken],
+            _ => [],
+        });
+
+    private static ForbidHttpResult Reject(string error, string description) =>
+        TypedResults.Forbid(
+            new AuthenticationProperties(new Dictionary<string, string?>
+            {
+                [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
+                [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
+            }),
+            [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Password login failed.")]
+    private static partial void LogLoginFailed(ILogger logger);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Password login succeeded for user {UserId}.")]
+    private static partial void LogLoginSucceeded(ILogger logger, Guid userId);
+}
+
+/// <summary>Log category for the token endpoint.</summary>
+public sealed class TokenRequestLog;

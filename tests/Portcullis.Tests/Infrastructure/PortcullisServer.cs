@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Portcullis.Cli;
+using Portcullis.Hosting;
+
+namespace Portcullis.Tests.Infrastructure;
+
+/// <summary>
+/// A real Portcullis: Kestrel with TLS on a free loopback port, a fresh SQLite file in a temporary directory, the
+/// real pipeline. Clients trust exactly this server's certificate. Nothing is mocked.
+/// </summary>
+public sealed class PortcullisServer : IAsyncDisposable
+{
+    public const string ClientId = "portcullis";
+
+    private PortcullisServer(WebApplication app, string dataDirectory, Uri baseAddress, X509Certificate2 certificate)
+    {
+        App = app;
+        DataDirectory = dataDirectory;
+        BaseAddress = baseAddress;
+        Certificate = certificate;
+    }
+
+    public WebApplication App { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    public string DataDirectory { get; }
+
+    public Uri BaseAddress { get; }
+
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>Settings as <c>Section:Key</c> pairs; <c>urls</c> and the data directory are filled in.</summary>
+    public static async Task<PortcullisServer> StartAsync(
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null,
+        string environment = "Test",
+        string? dataDirectory = null)
+    {
+        dataDirectory ??= Directory.CreateTempSubdirectory("portcullis-test-").FullName;
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FreePort();
+            var overrides = new Dictionary<string, string?>
+            {
+                ["urls"] = $"https://127.0.0.1:{port}",
+                ["Storage:DataDirectory"] = dataDirectory,
+                // Tests see cross-process revocations (the CLI) quickly.
+                ["Tokens:SyncInterval"] = "00:00:00.200",
+            };
+            foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            {
+                overrides[key] = value;
+            }
+
+            var builder = PortcullisHost.CreateBuilder(overrides, environment);
+            services?.Invoke(builder.Services);
+            var app = PortcullisHost.BuildApp(builder);
+            try
+            {
+                await PortcullisHost.InitializeAsync(app.Services);
+                await app.StartAsync();
+            }
+            catch (IOException) when (attempt < 5)
+            {
+                await app.DisposeAsync(); // the port was taken between probing and binding
+                continue;
+            }
+
+            var certificate = X509Certificate2.CreateFromPemFile(
+                Path.Combine(dataDirectory, Certificates.DevCertFile), Path.Combine(dataDirectory, Certificates.DevKeyFile));
+            var url = overrides["urls"]!.Split(';')[0];
+            return new PortcullisServer(app, dataDirectory, new Uri(url + "/"), certificate);
+        }
+    }
+
+    /// <summary>An HttpClient that trusts only this server's certificate (pinned by thumbprint).</summary>
+    public HttpClient CreateClient(HttpMessageHandler? inner = null)
+    {
+        var handler = inner ?? new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == Certificate.GetCertHashString() },
+            AllowAutoRedirect = false,
+        };
+        return new HttpClient(handler) { BaseAddress = BaseAddress };
+    }
+
+    /// <summary>Runs a CLI command in-process against this server's data directory.</summary>
+    public async Task<CliResult> RunCliAsync(string? stdin, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await CliApp.RunAsync([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error);
+        return new CliResult(exit, output.ToString(), error.ToString());
+    }
+
+    public sealed record CliResult(int ExitCode, string Out, string Error);
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // SQLite may still hold the file briefly; the OS cleans temp eventually.
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>What a client does through the real endpoints.</summary>
+public static class ClientFlows
+{
+    public const string Password = "a long and unusual passphrase 7731";
+
+    public static string UniqueName(string prefix = "user") => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 40)];
+
+    public static Task<HttpResponseMessage> RegisterAsync(this HttpClient http, string username, string? password = null, string? email = null) =>
+        http.PostAsJsonAsync("api/accounts", new { username, email = email ?? $"{username}@example.com", password = password ?? Password });
+
+    /// <summary>Registers and returns the new account's id; fails the test if registration fails.</summary>
+    public static async Task<Guid> RegisterOkAsync(this HttpClient http, string username, string? password = null)
+    {
+        using var response = await http.RegisterAsync(username, password);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return body.GetProperty("id").GetGuid();
+    }
+
+    public static Task<HttpResponseMessage> PasswordGrantAsync(this HttpClient http, string username, string password, string scope = "openid offline_access", string clientId = PortcullisServer.ClientId) =>
+        http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password",
+            ["username"] = username,
+            ["password"] = password,
+            ["client_id"] = clientId,
+            ["scope"] = scope,
+        }));
+
+    public static Task<HttpResponseMessage> RefreshAsync(this HttpClient http, string refreshToken, string clientId = PortcullisServer.ClientId) =>
+        http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["refresh_token"] = refreshToken,
+            ["client_id"] = clientId,
+        }));
+
+    public sealed record Tokens(string AccessToken, string? RefreshToken, int ExpiresIn);
+
+    public static async Task<Tokens> ReadTokensAsync(this HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return new Tokens(
+            body.GetProperty("access_token").GetString()!,
+            body.TryGetProperty("refresh_token", out var refresh) ? refresh.GetString() : null,
+            body.GetProperty("expires_in").GetInt32());
+    }
+
+    /// <summary>Logs in through the real token endpoint.</summary>
+    public static async Task<Tokens> LoginAsync(this HttpClient http, string username, string? password = null)
+    {
+        using var response = await http.PasswordGrantAsync(username, password ?? Password);
+        return await response.ReadTokensAsync();
+    }
+
+    /// <summary>Registers a fresh user and logs in.</summary>
+    public static async Task<(Guid Id, string Username, Tokens Tokens)> NewUserAsync(this HttpClient http, string prefix = "user")
+    {
+        var username = UniqueName(prefix);
+        var id = await http.RegisterOkAsync(username);
+        return (id, username, await http.LoginAsync(username));
+    }
+
+    public static Task<HttpResponseMessage> GetWithTokenAsync(this HttpClient http, string path, string token)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new("Bearer", token);
+        return http.SendAsync(request);
+    }
+
+    public static Task<HttpResponseMessage> PostWithTokenAsync(this HttpClient http, string path, string token, object? body = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path);
+        request.Headers.Authorization = new("Bearer", token);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        return http.SendAsync(request);
+    }
+}
+
+/// <summary>One server shared by a test class; tests use unique usernames so they do not interfere.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public PortcullisServer Server { get; private set; } = null!;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Server = await PortcullisServer.StartAsync();
+        Client = Server.CreateClient();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+    }
+}
