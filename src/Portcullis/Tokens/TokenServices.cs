@@ -36,7 +36,7 @@ public static class TokenServices
                     .SetJsonWebKeySetEndpointUris(JwksPath.TrimStart('/'));
 
                 // RFC 9700 §2.4 deprecates the password grant: it is kept only for first-party clients (see
-                // docs/adr/0002-password-grant.md) and every client needs the explicit grant-type permission.
+                // docs/adr/0001-password-grant-first-party-only.md) and every client needs the explicit grant-type permission.
                 server.AllowPasswordFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow();
                 server.RegisterScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess);
 

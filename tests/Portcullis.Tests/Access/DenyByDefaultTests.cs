@@ -1,0 +1,97 @@
+using System.Net;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Portcullis.RateLimits;
+using Portcullis.Tests.Infrastructure;
+
+namespace Portcullis.Tests.Access;
+
+/// <summary>Z01 / AZ-01: every endpoint states who may call it and which rate-limit policy applies.</summary>
+public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    // The documented anonymous allowlist. Adding an endpoint here is a security decision: say why in review.
+    private static readonly HashSet<string> Anonymous = new(StringComparer.Ordinal)
+    {
+        "POST /connect/token",
+        "POST /api/accounts",
+        "GET /health/live",
+        "GET /health/ready",
+        "GET /test/fault",
+    };
+
+    private IReadOnlyList<RouteEndpoint> Endpoints() =>
+        [.. fixture.Server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()];
+
+    private static IEnumerable<string> Keys(RouteEndpoint endpoint)
+    {
+        var methods = endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"];
+        return methods.Select(m => $"{m} /{endpoint.RoutePattern.RawText!.TrimStart('/')}".TrimEnd('/'));
+    }
+
+    [Fact]
+    public void Z01_every_endpoint_has_an_explicit_authorization_decision_and_rate_limit_policy()
+    {
+        var endpoints = Endpoints();
+        Assert.NotEmpty(endpoints);
+        var missing = new List<string>();
+        foreach (var endpoint in endpoints)
+        {
+            var name = string.Join(",", Keys(endpoint));
+            var allowsAnonymous = endpoint.Metadata.GetMetadata<IAllowAnonymous>() is not null;
+            var requiresAuthorization = endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>().Any();
+            if (!allowsAnonymous && !requiresAuthorization)
+            {
+                missing.Add($"{name}: no authorization decision");
+            }
+
+            if (allowsAnonymous && !Keys(endpoint).All(Anonymous.Contains))
+            {
+                missing.Add($"{name}: anonymous but not in the documented allowlist");
+            }
+
+            var limit = endpoint.Metadata.GetMetadata<EnableRateLimitingAttribute>();
+            if (limit?.PolicyName is not { } policy || !RateLimitPolicies.All.Contains(policy))
+            {
+                missing.Add($"{name}: no known rate-limit policy");
+            }
+        }
+
+        Assert.Empty(missing);
+    }
+
+    [Fact]
+    public async Task Z01_every_non_anonymous_endpoint_answers_401_without_a_token()
+    {
+        using var http = fixture.Server.CreateClient();
+        var checkedCount = 0;
+        foreach (var endpoint in Endpoints())
+        {
+            foreach (var key in Keys(endpoint))
+            {
+                if (Anonymous.Contains(key))
+                {
+                    continue;
+                }
+
+                var method = key[..key.IndexOf(' ', StringComparison.Ordinal)];
+                var path = key[(key.IndexOf(' ', StringComparison.Ordinal) + 2)..];
+                path = System.Text.RegularExpressions.Regex.Replace(path, @"\{[^}]+\}", Guid.NewGuid().ToString());
+                using var request = new HttpRequestMessage(new HttpMethod(method), path);
+                if (method is "POST" or "PUT" or "PATCH")
+                {
+                    request.Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json");
+                }
+
+                using var response = await http.SendAsync(request);
+                Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{key} answered {(int)response.StatusCode} without a token");
+                Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+                checkedCount++;
+            }
+        }
+
+        Assert.True(checkedCount >= 4, "expected the /api/me endpoints to be checked");
+    }
+}
