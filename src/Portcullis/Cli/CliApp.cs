@@ -35,6 +35,7 @@ public static class CliApp
         root.Subcommands.Add(ClientCommands.Create(io));
         root.Subcommands.Add(KeyCommands.Create(io));
         root.Subcommands.Add(MigrateCommand.Create(io));
+        root.Subcommands.Add(DoctorCommand.Create(io));
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
@@ -51,11 +52,12 @@ public static class CliApp
     }
 
     /// <summary>Runs an offline operator command against the configured database.</summary>
-    internal static async Task<int> WithServicesAsync(ParseResult parse, CliIo io, Func<IServiceProvider, Task<int>> action)
+    internal static async Task<int> WithServicesAsync(
+        ParseResult parse, CliIo io, Func<IServiceProvider, Task<int>> action, Dictionary<string, string?>? overrides = null)
     {
         try
         {
-            var builder = PortcullisHost.CreateBuilder(Overrides(parse));
+            var builder = PortcullisHost.CreateBuilder(overrides ?? Overrides(parse));
             await using var app = builder.Build();
             await PortcullisHost.InitializeAsync(app.Services);
             await using var scope = app.Services.CreateAsyncScope();

@@ -42,6 +42,7 @@ public static class ServeCommand
             {
                 await app.StartAsync(ct);
                 await PrintBannerAsync(app, io);
+                await Doctor.LogAsync(app.Services, app.Logger, ct);
                 await app.WaitForShutdownAsync(ct);
             }
 

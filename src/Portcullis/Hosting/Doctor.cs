@@ -1,0 +1,185 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+
+namespace Portcullis.Hosting;
+
+/// <summary>
+/// Checks a configuration against the security bar (<c>portcullis doctor</c>, and logged at every start).
+/// Each finding says what is wrong and what to set. High findings make <c>doctor</c> exit non-zero.
+/// </summary>
+public static partial class Doctor
+{
+    public enum Severity { Info, Low, Medium, High }
+
+    public sealed record Finding(Severity Severity, string Id, string Problem, string Fix);
+
+    public static async Task<IReadOnlyList<Finding>> CheckAsync(IServiceProvider services, CancellationToken ct = default)
+    {
+        var findings = new List<Finding>();
+        var environment = services.GetRequiredService<IHostEnvironment>();
+        var configuration = services.GetRequiredService<IConfiguration>();
+        var time = services.GetRequiredService<TimeProvider>();
+        var storage = services.GetRequiredService<IOptions<StorageOptions>>().Value;
+        var tls = services.GetRequiredService<IOptions<TlsOptions>>().Value;
+        var tokens = services.GetRequiredService<IOptions<TokensOptions>>().Value;
+        var accounts = services.GetRequiredService<IOptions<AccountOptions>>().Value;
+        var dataDirectory = Path.GetFullPath(storage.DataDirectory);
+
+        if (environment.IsDevelopment())
+        {
+            findings.Add(new(Severity.High, "debug-environment", "The Development environment relaxes start-up checks.",
+                "Run with ASPNETCORE_ENVIRONMENT=Production (the default) outside a developer machine."));
+        }
+
+        var logLevel = configuration["Logging:LogLevel:Default"];
+        if (logLevel is "Debug" or "Trace")
+        {
+            findings.Add(new(Severity.Medium, "debug-logging", $"Logging:LogLevel:Default is {logLevel}: framework internals reach the log.",
+                "Set Logging:LogLevel:Default to Information or higher."));
+        }
+
+        CheckUrls(configuration["urls"] ?? PortcullisDefaults.Urls, findings);
+        CheckCertificate(tls, dataDirectory, time, environment, findings);
+
+        if (accounts.MinPasswordLength < 15)
+        {
+            findings.Add(new(Severity.Medium, "password-length", $"Accounts:MinPasswordLength is {accounts.MinPasswordLength}, below the NIST SP 800-63B-4 minimum of 15 for a single factor.",
+                "Set Accounts:MinPasswordLength to 15 or more."));
+        }
+
+        if (accounts.AllowRegistration)
+        {
+            findings.Add(new(Severity.Low, "open-registration", "Anyone can create an account (POST /api/accounts).",
+                "Set Accounts:AllowRegistration=false unless self-registration is wanted."));
+        }
+
+        if (tokens.AccessTokenLifetime > TimeSpan.FromMinutes(10))
+        {
+            findings.Add(new(Severity.Low, "token-lifetime", $"Access tokens live {tokens.AccessTokenLifetime}; outside resource servers see revocation only at expiry.",
+                "Keep Tokens:AccessTokenLifetime at 00:10:00 or less."));
+        }
+
+        findings.Add(new(Severity.Info, "cors", "CORS is off: browsers on other origins cannot call the API.", "Nothing to do until a browser client on another origin needs access."));
+        findings.Add(new(Severity.Info, "trusted-proxies", "No trusted proxy is configured: X-Forwarded-* headers are ignored.", "Nothing to do unless Portcullis runs behind a reverse proxy."));
+
+        CheckPermissions(storage, dataDirectory, tls, findings);
+        await CheckSigningKeysAsync(services, time, findings, ct);
+        return findings;
+    }
+
+    private static void CheckUrls(string urls, List<Finding> findings)
+    {
+        var list = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (!list.Any(u => u.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+        {
+            findings.Add(new(Severity.High, "http-only", "No HTTPS address is bound.", "Set --urls to an https:// address."));
+        }
+        else if (list.Any(u => u.StartsWith("http://", StringComparison.OrdinalIgnoreCase)))
+        {
+            findings.Add(new(Severity.Low, "http-port", "An HTTP port is bound; it answers every request with 400 and serves nothing.",
+                "Remove the http:// address from --urls unless a load balancer health check needs it."));
+        }
+    }
+
+    private static void CheckCertificate(TlsOptions tls, string dataDirectory, TimeProvider time, IHostEnvironment environment, List<Finding> findings)
+    {
+        var configured = !string.IsNullOrWhiteSpace(tls.CertificatePath);
+        var path = configured ? tls.CertificatePath! : Path.Combine(dataDirectory, Certificates.DevCertFile);
+        if (!File.Exists(path))
+        {
+            if (configured)
+            {
+                findings.Add(new(Severity.High, "tls-certificate-missing", "Tls:CertificatePath does not exist.", "Point Tls:CertificatePath and Tls:KeyPath at readable PEM files."));
+            }
+
+            return;
+        }
+
+        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(path));
+        var now = time.GetUtcNow().UtcDateTime;
+        var left = certificate.NotAfter.ToUniversalTime() - now;
+        if (left <= TimeSpan.Zero)
+        {
+            findings.Add(new(Severity.High, "tls-expired", "The TLS certificate has expired.", "Install a current certificate."));
+        }
+        else if (left < TimeSpan.FromDays(30))
+        {
+            findings.Add(new(Severity.Medium, "tls-expiring", $"The TLS certificate expires in {left.Days} days.", "Renew the certificate."));
+        }
+
+        var bits = certificate.GetECDsaPublicKey()?.KeySize ?? certificate.GetRSAPublicKey()?.KeySize ?? 0;
+        var isEc = certificate.GetECDsaPublicKey() is not null;
+        if ((isEc && bits < 256) || (!isEc && bits < 3072))
+        {
+            findings.Add(new(bits < 2048 && !isEc ? Severity.High : Severity.Medium, "tls-key-size", $"The TLS key has {bits} bits.",
+                "Use ECDSA P-256 or RSA with at least 3072 bits (ASVS V11.2.3)."));
+        }
+
+        if (certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData) && !environment.IsDevelopment())
+        {
+            findings.Add(new(Severity.High, "tls-self-signed", "The TLS certificate is self-signed: clients cannot verify the server without pinning it.",
+                "Set Tls:CertificatePath and Tls:KeyPath to a certificate from a trusted CA."));
+        }
+    }
+
+    private static void CheckPermissions(StorageOptions storage, string dataDirectory, TlsOptions tls, List<Finding> findings)
+    {
+        const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        if (Directory.Exists(dataDirectory) && (File.GetUnixFileMode(dataDirectory) & GroupOrOther) != 0)
+        {
+            findings.Add(new(Severity.Medium, "data-directory-permissions", "The data directory is accessible to other users.", $"chmod 700 {dataDirectory}"));
+        }
+
+        var secrets = new List<string>();
+        if (storage.ConnectionString is null)
+        {
+            secrets.Add(Path.Combine(dataDirectory, "portcullis.db"));
+        }
+
+        secrets.Add(tls.KeyPath is { Length: > 0 } key ? key : Path.Combine(dataDirectory, Certificates.DevKeyFile));
+        foreach (var file in secrets.Where(File.Exists))
+        {
+            if ((File.GetUnixFileMode(file) & GroupOrOther) != 0)
+            {
+                findings.Add(new(Severity.High, "secret-file-permissions", $"{Path.GetFileName(file)} (password hashes or private keys) is readable by other users.", $"chmod 600 {file}"));
+            }
+        }
+    }
+
+    private static async Task CheckSigningKeysAsync(IServiceProvider services, TimeProvider time, List<Finding> findings, CancellationToken ct)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+        var active = await db.SigningKeys.AsNoTracking()
+            .Where(k => k.Use == KeyRing.SigningUse && k.RetiredAt == null)
+            .Select(k => k.CreatedAt)
+            .ToListAsync(ct);
+        if (active.Count == 0)
+        {
+            findings.Add(new(Severity.High, "signing-key-missing", "No active token signing key.", "Run 'portcullis keys rotate'."));
+        }
+        else if (time.GetUtcNow() - active.Max() > TimeSpan.FromDays(90))
+        {
+            findings.Add(new(Severity.Medium, "signing-key-age", $"The signing key is {(time.GetUtcNow() - active.Max()).Days} days old.", "Run 'portcullis keys rotate' (every 90 days or sooner)."));
+        }
+    }
+
+    /// <summary>Logs every finding above Info once at start-up.</summary>
+    public static async Task LogAsync(IServiceProvider services, ILogger logger, CancellationToken ct)
+    {
+        foreach (var finding in await CheckAsync(services, ct))
+        {
+            if (finding.Severity >= Severity.Low)
+            {
+                LogFinding(logger, finding.Severity, finding.Id, finding.Problem, finding.Fix);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Configuration check {Severity} {FindingId}: {Problem} Fix: {Fix}")]
+    private static partial void LogFinding(ILogger logger, Severity severity, string findingId, string problem, string fix);
+}

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Portcullis.Cli;
+using Portcullis.Hosting;
+
+namespace Portcullis.Tests.Cli;
+
+/// <summary><c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings.</summary>
+public sealed class DoctorTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-doctor-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private async Task<(int Exit, JsonElement[] Findings)> RunAsync(params string[] extra)
+    {
+        var output = new StringWriter();
+        var exit = await CliApp.RunAsync(["doctor", "--json", "--data-dir", Path.Combine(_dir, "data"), .. extra], new StringReader(""), output, new StringWriter());
+        var findings = JsonSerializer.Deserialize<JsonElement[]>(output.ToString().Trim().Split('\n')[^1])!;
+        return (exit, findings);
+    }
+
+    private static JsonElement? Find(JsonElement[] findings, string id) =>
+        findings.Cast<JsonElement?>().FirstOrDefault(f => f!.Value.GetProperty("id").GetString() == id);
+
+    [Fact]
+    public async Task A_fresh_install_reports_the_self_signed_certificate_as_high_and_exits_1()
+    {
+        var (exit, findings) = await RunAsync();
+
+        Assert.Equal(CliApp.Failed, exit);
+        var selfSigned = Find(findings, "tls-self-signed");
+        Assert.NotNull(selfSigned);
+        Assert.Equal("high", selfSigned.Value.GetProperty("severity").GetString());
+        Assert.False(string.IsNullOrWhiteSpace(selfSigned.Value.GetProperty("fix").GetString()));
+        Assert.NotNull(Find(findings, "open-registration"));
+        Assert.Null(Find(findings, "secret-file-permissions")); // created owner-only
+    }
+
+    [Fact]
+    public async Task A_CA_issued_certificate_with_private_files_has_no_high_finding()
+    {
+        var (cert, key) = WriteCaIssuedCertificate();
+
+        var findings = await CheckAsync(new() { ["Tls:CertificatePath"] = cert, ["Tls:KeyPath"] = key });
+
+        Assert.DoesNotContain(findings, f => f.Severity == Doctor.Severity.High);
+        Assert.Contains(findings, f => f.Id == "open-registration");
+    }
+
+    [Fact]
+    public async Task A_world_readable_key_file_is_high_and_start_up_re_secures_the_database()
+    {
+        await RunAsync(); // creates the database and the development key
+        var db = Path.Combine(_dir, "data", "portcullis.db");
+        File.SetUnixFileMode(db, (UnixFileMode)0b110_100_100);
+        File.SetUnixFileMode(Path.Combine(_dir, "data", "dev-key.pem"), (UnixFileMode)0b110_100_100);
+
+        var (exit, findings) = await RunAsync();
+
+        Assert.Equal(CliApp.Failed, exit);
+        var permissions = Assert.Single(findings, f => f.GetProperty("id").GetString() == "secret-file-permissions");
+        Assert.Equal("high", permissions.GetProperty("severity").GetString());
+        Assert.Contains("dev-key.pem", permissions.GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db));
+    }
+
+    [Fact]
+    public async Task A_weak_password_policy_an_extra_http_port_and_a_long_token_lifetime_are_reported()
+    {
+        var findings = await CheckAsync(new()
+        {
+            ["Accounts:MinPasswordLength"] = "8",
+            ["urls"] = "https://127.0.0.1:8443;http://127.0.0.1:8080",
+            ["Tokens:AccessTokenLifetime"] = "00:15:00",
+        });
+
+        Assert.Equal(Doctor.Severity.Medium, Assert.Single(findings, f => f.Id == "password-length").Severity);
+        Assert.Equal(Doctor.Severity.Low, Assert.Single(findings, f => f.Id == "http-port").Severity);
+        Assert.Equal(Doctor.Severity.Low, Assert.Single(findings, f => f.Id == "token-lifetime").Severity);
+    }
+
+    [Fact]
+    public async Task An_http_only_binding_is_high()
+    {
+        var findings = await CheckAsync(new() { ["urls"] = "http://127.0.0.1:8080" }, initialize: false);
+
+        Assert.Equal(Doctor.Severity.High, Assert.Single(findings, f => f.Id == "http-only").Severity);
+    }
+
+    private async Task<IReadOnlyList<Doctor.Finding>> CheckAsync(Dictionary<string, string?> settings, bool initialize = true)
+    {
+        settings["Storage:DataDirectory"] = Path.Combine(_dir, "data");
+        await using var app = PortcullisHost.CreateBuilder(settings, "Production").Build();
+        if (initialize)
+        {
+            await PortcullisHost.InitializeAsync(app.Services);
+        }
+        else
+        {
+            // Start-up would refuse this configuration; doctor still reports it. Storage only.
+            PortcullisHost.EnsurePrivateDirectory(Path.Combine(_dir, "data"));
+            await using var scope = app.Services.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>().Database.MigrateAsync();
+        }
+
+        return await Doctor.CheckAsync(app.Services);
+    }
+
+    private (string Cert, string Key) WriteCaIssuedCertificate()
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=Test CA", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(2));
+
+        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var leafRequest = new CertificateRequest("CN=portcullis.test", leafKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        leafRequest.CertificateExtensions.Add(san.Build());
+        using var leaf = leafRequest.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), [1, 2, 3, 4]);
+
+        var certPath = Path.Combine(_dir, "cert.pem");
+        var keyPath = Path.Combine(_dir, "key.pem");
+        File.WriteAllText(certPath, leaf.ExportCertificatePem());
+        File.WriteAllText(keyPath, leafKey.ExportPkcs8PrivateKeyPem());
+        File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return (certPath, keyPath);
+    }
+}
