@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Portcullis.Hosting;
 using Portcullis.Tokens;
 
 namespace Portcullis.Access;
@@ -10,6 +12,8 @@ public static class Roles
     public const string Admin = "admin";
     public const string User = "user";
     public static readonly string[] All = [Admin, User];
+
+    public static bool IsBuiltIn(string role) => role is Admin or User;
 }
 
 /// <summary>Authorization policy names. Endpoints refer to these; the fallback denies everything else.</summary>
@@ -20,13 +24,82 @@ public static class Policies
 
     public static IServiceCollection AddPortcullisAuthorization(this IServiceCollection services)
     {
-        services.AddAuthorizationBuilder()
+        var builder = services.AddAuthorizationBuilder()
             // Deny by default: an endpoint that states nothing requires an authenticated caller.
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(JwtBearerDefaults.AuthenticationScheme).RequireAuthenticatedUser().Build())
             .AddPolicy(User, policy => policy
                 .AddAuthenticationSchemes(JwtBearerDefaults.AuthenticationScheme)
                 .RequireAuthenticatedUser()
                 .RequireAssertion(context => context.User.UserId() is not null));
+        foreach (var permission in Permissions.All.Keys)
+        {
+            builder.AddPolicy(Permissions.Policy(permission), policy => policy
+                .AddAuthenticationSchemes(JwtBearerDefaults.AuthenticationScheme)
+                .RequireAuthenticatedUser()
+                .AddRequirements(new PermissionRequirement(permission)));
+        }
+
+        services.AddSingleton<RolePermissions>();
+        services.AddScoped<IAuthorizationHandler, PermissionHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, ProblemAuthorizationResultHandler>();
         return services;
+    }
+
+    /// <summary>Requires a permission from the catalogue; the 403 names it, and the OpenAPI document shows it.</summary>
+    public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder
+    {
+        if (!Permissions.IsKnown(permission))
+        {
+            throw new ArgumentException($"'{permission}' is not in the permission catalogue.", nameof(permission));
+        }
+
+        builder.RequireAuthorization(Permissions.Policy(permission));
+        builder.WithMetadata(new PermissionMetadata(permission));
+        builder.Add(endpoint =>
+        {
+            // OpenAPI: the operation description states the permission.
+            endpoint.Metadata.Add(new EndpointDescriptionAttribute($"Requires the permission `{permission}`."));
+        });
+        return builder;
+    }
+}
+
+/// <summary>Endpoint metadata: the permission an endpoint requires.</summary>
+public sealed record PermissionMetadata(string Permission);
+
+public sealed record PermissionRequirement(string Permission) : IAuthorizationRequirement;
+
+/// <summary>Checks a permission against the caller's current roles (server-side, cached; never the token's claims).</summary>
+public sealed class PermissionHandler(RolePermissions permissions) : AuthorizationHandler<PermissionRequirement>
+{
+    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, PermissionRequirement requirement)
+    {
+        var ct = (context.Resource as HttpContext)?.RequestAborted ?? CancellationToken.None;
+        if ((await permissions.ForCallerAsync(context.User, ct)).Contains(requirement.Permission))
+        {
+            context.Succeed(requirement);
+        }
+    }
+}
+
+/// <summary>401 and 403 as problem details; a 403 names the missing permission and nothing else.</summary>
+public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<PermissionRequirement>().FirstOrDefault() is { } missing)
+        {
+            await Results.Problem(
+                statusCode: StatusCodes.Status403Forbidden,
+                title: "You do not have the permission this requires.",
+                type: ProblemTypes.Forbidden,
+                extensions: new Dictionary<string, object?> { ["missingPermission"] = missing.Permission })
+                .ExecuteAsync(context);
+            return;
+        }
+
+        await _default.HandleAsync(next, context, policy, authorizeResult);
     }
 }

@@ -18,6 +18,9 @@ public static class AccountsEndpoints
             .RequireRateLimiting(RateLimitPolicies.Authenticated)
             .WithTags("Me");
         me.MapGet("/", GetMe.HandleAsync);
+        me.MapPatch("/", UpdateProfile.HandleAsync).Accepts<UpdateProfile.Request>("application/json");
+        me.MapGet("/sessions", MySessions.ListAsync);
+        me.MapDelete("/sessions/{id}", MySessions.EndAsync);
         me.MapPost("/password", ChangePassword.HandleAsync)
             .RequireRateLimiting(RateLimitPolicies.Credentials)
             .Accepts<ChangePassword.Request>("application/json");

@@ -122,7 +122,7 @@ public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> us
         return new Outcome { User = user };
     }
 
-    private static string? ValidateEmail(string? email)
+    internal static string? ValidateEmail(string? email)
     {
         if (string.IsNullOrEmpty(email))
         {

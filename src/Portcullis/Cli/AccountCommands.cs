@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Identity;
 using Portcullis.Access;
 using Portcullis.Accounts;
+using Portcullis.Admin;
 using Portcullis.Storage;
 
 namespace Portcullis.Cli;
@@ -33,6 +34,7 @@ public static class AccountCommands
         users.Subcommands.Add(add);
         users.Subcommands.Add(SetDisabled(io, "disable", true));
         users.Subcommands.Add(SetDisabled(io, "enable", false));
+        AddAdministration(users, io);
         return users;
     }
 
@@ -79,27 +81,118 @@ public static class AccountCommands
             return CliApp.Ok;
         });
 
-    private static Command SetDisabled(CliIo io, string name, bool disabled)
+    private static readonly Option<string?> Search = new("--search") { Description = "Only users whose name or e-mail contains this." };
+    private static readonly Option<int> Limit = new("--limit") { Description = "At most this many users (1-200).", DefaultValueFactory = _ => 50 };
+    private static readonly Option<string> Role = new("--role") { Description = "The role.", Required = true };
+
+    private static Command SetDisabled(CliIo io, string name, bool disabled) =>
+        UserChange(io, name, disabled ? "Disable a user: their sessions end and their tokens stop working." : "Enable a disabled user.",
+            (admin, user) => admin.SetDisabledAsync(user.Id, disabled, CancellationToken.None),
+            user => $"User '{user.UserName}' {(disabled ? "disabled" : "enabled")}.");
+
+    internal static void AddAdministration(Command users, CliIo io)
     {
-        var command = new Command(name, disabled ? "Disable a user: their sessions end and their tokens stop working." : "Enable a disabled user.");
-        command.Options.Add(Username);
-        command.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async services =>
+        var list = new Command("list", "List users (by username).");
+        list.Options.Add(Search);
+        list.Options.Add(Limit);
+        list.Options.Add(CliApp.Json);
+        list.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
         {
-            var users = services.GetRequiredService<UserManager<User>>();
-            if (await users.FindByNameAsync(parse.GetValue(Username)!) is not { } user)
+            var limit = parse.GetValue(Limit);
+            if (limit is < 1 or > UserAdministration.MaxPageSize)
+            {
+                await io.Error.WriteLineAsync($"error: --limit is 1 to {UserAdministration.MaxPageSize}.");
+                return CliApp.Invalid;
+            }
+
+            var page = await services.GetRequiredService<UserAdministration>().ListAsync(parse.GetValue(Search), null, limit, ct);
+            await PrintAsync(io, parse, page.Items, u => $"{u.Id}  {u.Username,-24} {u.Email,-32} {(u.Disabled ? "disabled" : "enabled "),-8} {string.Join(",", u.Roles)}");
+            return CliApp.Ok;
+        }));
+
+        var show = new Command("show", "Show one user.");
+        show.Options.Add(Username);
+        show.Options.Add(CliApp.Json);
+        show.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            var admin = services.GetRequiredService<UserAdministration>();
+            if (await FindAsync(services, parse) is not { } user)
             {
                 await io.Error.WriteLineAsync("error: no such user.");
                 return CliApp.NotFound;
             }
 
-            await services.GetRequiredService<SessionTerminator>().EndAllSessionsAsync(user, () =>
-            {
-                user.IsDisabled = disabled;
-                return Task.CompletedTask;
-            }, CancellationToken.None);
-            await io.Out.WriteLineAsync($"User '{user.UserName}' {(disabled ? "disabled" : "enabled")}.");
+            var view = await admin.ViewAsync(user);
+            await PrintAsync(io, parse, [view], u => $"id: {u.Id}\nusername: {u.Username}\nemail: {u.Email}\ncreated: {u.Created:u}\ndisabled: {u.Disabled}\nroles: {string.Join(", ", u.Roles)}");
             return CliApp.Ok;
         }));
+
+        var delete = UserChange(io, "delete", "Delete a user; their sessions end and their tokens stop working.",
+            (admin, user) => admin.DeleteAsync(user.Id, CancellationToken.None), user => $"User '{user.UserName}' deleted.");
+        var grant = UserChange(io, "grant", "Give a user a role.",
+            (admin, user) => admin.AssignRoleAsync(user.Id, user.Role!, CancellationToken.None), user => $"User '{user.UserName}' now has the role '{user.Role}'.", withRole: true);
+        var revoke = UserChange(io, "revoke", "Take a role from a user.",
+            (admin, user) => admin.RemoveRoleAsync(user.Id, user.Role!, CancellationToken.None), user => $"User '{user.UserName}' no longer has the role '{user.Role}'.", withRole: true);
+        foreach (var command in new[] { list, show, delete, grant, revoke })
+        {
+            users.Subcommands.Add(command);
+        }
+    }
+
+    private sealed record Target(Guid Id, string? UserName, string? Role);
+
+    private static Command UserChange(CliIo io, string name, string description,
+        Func<UserAdministration, Target, Task<UserAdministration.Outcome>> change, Func<Target, string> done, bool withRole = false)
+    {
+        var command = new Command(name, description);
+        command.Options.Add(Username);
+        if (withRole)
+        {
+            command.Options.Add(Role);
+        }
+
+        command.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            if (await FindAsync(services, parse) is not { } user)
+            {
+                await io.Error.WriteLineAsync("error: no such user.");
+                return CliApp.NotFound;
+            }
+
+            var target = new Target(user.Id, user.UserName, withRole ? parse.GetValue(Role) : null);
+            switch (await change(services.GetRequiredService<UserAdministration>(), target))
+            {
+                case UserAdministration.Outcome.Done:
+                    await io.Out.WriteLineAsync(done(target));
+                    return CliApp.Ok;
+                case UserAdministration.Outcome.LastAdmin:
+                    await io.Error.WriteLineAsync("error: this would leave no enabled administrator.");
+                    return CliApp.Invalid;
+                case UserAdministration.Outcome.UnknownRole:
+                    await io.Error.WriteLineAsync("error: no such role.");
+                    return CliApp.NotFound;
+                default:
+                    await io.Error.WriteLineAsync("error: no such user.");
+                    return CliApp.NotFound;
+            }
+        }));
         return command;
+    }
+
+    private static Task<User?> FindAsync(IServiceProvider services, ParseResult parse) =>
+        services.GetRequiredService<UserManager<User>>().FindByNameAsync(parse.GetValue(Username)!);
+
+    internal static async Task PrintAsync<T>(CliIo io, ParseResult parse, IEnumerable<T> items, Func<T, string> line)
+    {
+        if (parse.GetValue(CliApp.Json))
+        {
+            await io.Out.WriteLineAsync(JsonSerializer.Serialize(items, CliApp.JsonOutput));
+            return;
+        }
+
+        foreach (var item in items)
+        {
+            await io.Out.WriteLineAsync(line(item));
+        }
     }
 }

@@ -24,6 +24,8 @@ public static class CliApp
 
     internal static readonly Option<bool> Json = new("--json") { Description = "Print JSON for scripts." };
 
+    internal static readonly System.Text.Json.JsonSerializerOptions JsonOutput = new(System.Text.Json.JsonSerializerDefaults.Web);
+
     public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
     {
         var io = new CliIo(stdin, stdout, stderr);
@@ -33,6 +35,7 @@ public static class CliApp
         root.Subcommands.Add(AccountCommands.CreateAdmin(io));
         root.Subcommands.Add(AccountCommands.CreateUsers(io));
         root.Subcommands.Add(ClientCommands.Create(io));
+        root.Subcommands.Add(RoleCommands.Create(io));
         root.Subcommands.Add(KeyCommands.Create(io));
         root.Subcommands.Add(MigrateCommand.Create(io));
         root.Subcommands.Add(DoctorCommand.Create(io));

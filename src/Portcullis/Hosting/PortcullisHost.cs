@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using Portcullis.Access;
 using Portcullis.Accounts;
+using Portcullis.Admin;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
 using Portcullis.Tokens;
@@ -88,6 +89,9 @@ public static partial class PortcullisHost
         services.AddSingleton<PasswordPolicy>();
         services.AddScoped<AccountCreator>();
         services.AddScoped<SessionTerminator>();
+        services.AddScoped<Admin.UserAdministration>();
+        services.AddScoped<Admin.RoleAdministration>();
+        services.AddScoped<Admin.ClientAdministration>();
 
         services.AddPortcullisTokens();
         services.AddPortcullisAuthorization();
@@ -182,6 +186,7 @@ public static partial class PortcullisHost
 
         app.MapTokenEndpoint();
         app.MapAccounts();
+        app.MapAdmin();
         app.MapHealth();
         if (app.Environment.IsEnvironment("Test"))
         {
@@ -304,10 +309,10 @@ public static partial class PortcullisHost
             ClientType = ClientTypes.Public,
             Permissions =
             {
-                Permissions.Endpoints.Token,
-                Permissions.Endpoints.Revocation,
-                Permissions.GrantTypes.Password,
-                Permissions.GrantTypes.RefreshToken,
+                OpenIddictConstants.Permissions.Endpoints.Token,
+                OpenIddictConstants.Permissions.Endpoints.Revocation,
+                OpenIddictConstants.Permissions.GrantTypes.Password,
+                OpenIddictConstants.Permissions.GrantTypes.RefreshToken,
             },
         };
         descriptor.Settings[TokenEndpoint.FirstPartySetting] = "true";

@@ -62,4 +62,5 @@ public static class RevocationKinds
     public const string AccessToken = "jti";
     public const string Session = "sid";
     public const string User = "user";
+    public const string Role = "role";
 }

@@ -22,7 +22,10 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     private long _lastSeen;
     private long _userGeneration;
 
-    public sealed record UserState(bool Active, int Epoch);
+    public sealed record UserState(bool Active, int Epoch, IReadOnlyList<string> Roles);
+
+    /// <summary>Raised when any role's permissions change (here or, through the feed, elsewhere).</summary>
+    public event Action? RolesChanged;
 
     public bool IsTokenRevoked(string jti) => _tokens.ContainsKey(jti);
 
@@ -42,9 +45,14 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
         var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
         var row = await db.Users.AsNoTracking()
             .Where(u => u.Id == userId)
-            .Select(u => new { u.IsDisabled, u.SecurityEpoch })
+            .Select(u => new
+            {
+                u.IsDisabled,
+                u.SecurityEpoch,
+                Roles = db.UserRoles.Where(ur => ur.UserId == u.Id).Join(db.Roles, ur => ur.RoleId, r => r.Id, (_, r) => r.Name!).ToList(),
+            })
             .SingleOrDefaultAsync(ct);
-        var state = row is null ? new UserState(false, -1) : new UserState(!row.IsDisabled, row.SecurityEpoch);
+        var state = row is null ? new UserState(false, -1, []) : new UserState(!row.IsDisabled, row.SecurityEpoch, row.Roles);
         if (Interlocked.Read(ref _userGeneration) == generation)
         {
             _users.Set(userId, state, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(30) });
@@ -63,11 +71,14 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
         var now = time.GetUtcNow();
         var expires = now + options.Value.AccessTokenLifetime + options.Value.ClockSkew;
         db.Revocations.Add(new Revocation { Kind = kind, Value = value, CreatedAt = now, ExpiresAt = expires });
-        if (kind != RevocationKinds.User)
+        if (kind is RevocationKinds.AccessToken or RevocationKinds.Session)
         {
             Apply(kind, value, expires);
         }
     }
+
+    /// <summary>After the commit of a role change: every cached role table is stale.</summary>
+    public void InvalidateRoles() => Apply(RevocationKinds.Role, "*", default);
 
     public void InvalidateUser(Guid userId) => Apply(RevocationKinds.User, userId.ToString(), default);
 
@@ -104,6 +115,9 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
                 break;
             case RevocationKinds.Session:
                 _sessions[value] = expires;
+                break;
+            case RevocationKinds.Role:
+                RolesChanged?.Invoke();
                 break;
             case RevocationKinds.User when Guid.TryParse(value, out var id):
                 Interlocked.Increment(ref _userGeneration);

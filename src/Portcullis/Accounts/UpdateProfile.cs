@@ -1,0 +1,53 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+
+namespace Portcullis.Accounts;
+
+/// <summary>
+/// <c>PATCH /api/me</c>: a user changes their own e-mail address, re-authenticating with the current password
+/// (ASVS V7.5.1). Exactly these members: <c>role</c>, <c>id</c> and the like are refused (400), never bound.
+/// </summary>
+public static class UpdateProfile
+{
+    public sealed record Request(string Email, string CurrentPassword);
+
+    public static async Task<Results<Ok<GetMe.Response>, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
+        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords)
+    {
+        var (request, problem) = await JsonBody.ReadAsync<Request>(http);
+        if (problem is not null)
+        {
+            return problem is ValidationProblem v ? v : (ProblemHttpResult)problem;
+        }
+
+        if (caller.UserId() is not { } id || await users.FindByIdAsync(id.ToString()) is not { } user)
+        {
+            return TypedResults.NotFound();
+        }
+
+        if (passwords.IsOverLong(request!.CurrentPassword) || !await users.CheckPasswordAsync(user, request.CurrentPassword))
+        {
+            return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
+        }
+
+        if (AccountCreator.ValidateEmail(request.Email) is { } emailError)
+        {
+            return JsonBody.Invalid("email", emailError);
+        }
+
+        var result = await users.SetEmailAsync(user, request.Email);
+        if (!result.Succeeded)
+        {
+            return result.Errors.Any(e => e.Code == "DuplicateEmail")
+                ? TypedResults.Problem(statusCode: 409, title: "The username or e-mail address is not available.", type: ProblemTypes.Conflict)
+                : JsonBody.Invalid("email", "The e-mail address is not valid.");
+        }
+
+        var roles = await users.GetRolesAsync(user);
+        return TypedResults.Ok(new GetMe.Response(user.Id, user.UserName!, user.Email!, user.CreatedAt, [.. roles.Order(StringComparer.Ordinal)]));
+    }
+}

@@ -1,0 +1,71 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Portcullis.Access;
+using Portcullis.Hosting;
+using Portcullis.RateLimits;
+
+namespace Portcullis.Admin;
+
+/// <summary>The admin API: every route names the permission it requires.</summary>
+public static class AdminEndpoints
+{
+    public static IEndpointRouteBuilder MapAdmin(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/api/admin")
+            .RequireAuthorization()
+            .RequireRateLimiting(RateLimitPolicies.Authenticated)
+            .AddEndpointFilter(RejectRepeatedQueryKeys)
+            .WithTags("Admin");
+
+        admin.MapGet("/permissions", () => TypedResults.Ok(Permissions.All.Select(p => new { name = p.Key, description = p.Value })))
+            .RequirePermission(Permissions.RolesRead);
+
+        var users = admin.MapGroup("/users");
+        users.MapGet("/", AdminUsers.ListAsync).RequirePermission(Permissions.UsersRead);
+        users.MapGet("/{id:guid}", AdminUsers.GetAsync).RequirePermission(Permissions.UsersRead);
+        users.MapPost("/{id:guid}/disable", AdminUsers.DisableAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapPost("/{id:guid}/enable", AdminUsers.EnableAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapDelete("/{id:guid}", AdminUsers.DeleteAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapGet("/{id:guid}/sessions", AdminUsers.SessionsAsync).RequirePermission(Permissions.UsersRead);
+        users.MapDelete("/{id:guid}/sessions", AdminUsers.EndSessionsAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapDelete("/{id:guid}/sessions/{sessionId}", AdminUsers.EndSessionAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapPut("/{id:guid}/roles/{role}", AdminUsers.AssignRoleAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapDelete("/{id:guid}/roles/{role}", AdminUsers.RemoveRoleAsync).RequirePermission(Permissions.UsersWrite);
+
+        var roles = admin.MapGroup("/roles");
+        roles.MapGet("/", AdminRoles.ListAsync).RequirePermission(Permissions.RolesRead);
+        roles.MapGet("/{name}", AdminRoles.GetAsync).RequirePermission(Permissions.RolesRead);
+        roles.MapPost("/", AdminRoles.CreateAsync).RequirePermission(Permissions.RolesWrite).Accepts<AdminRoles.CreateRequest>("application/json");
+        roles.MapPut("/{name}", AdminRoles.UpdateAsync).RequirePermission(Permissions.RolesWrite).Accepts<AdminRoles.UpdateRequest>("application/json");
+        roles.MapDelete("/{name}", AdminRoles.DeleteAsync).RequirePermission(Permissions.RolesWrite);
+
+        var clients = admin.MapGroup("/clients");
+        clients.MapGet("/", AdminClients.ListAsync).RequirePermission(Permissions.ClientsRead);
+        clients.MapPost("/", AdminClients.CreateAsync).RequirePermission(Permissions.ClientsWrite).Accepts<AdminClients.CreateRequest>("application/json");
+        clients.MapDelete("/{clientId}", AdminClients.DeleteAsync).RequirePermission(Permissions.ClientsWrite);
+        clients.MapPost("/{clientId}/secret", AdminClients.RotateSecretAsync).RequirePermission(Permissions.ClientsWrite);
+
+        var keys = admin.MapGroup("/keys");
+        keys.MapGet("/", AdminKeys.ListAsync).RequirePermission(Permissions.KeysRead);
+        keys.MapPost("/rotate", AdminKeys.RotateAsync).RequirePermission(Permissions.KeysRotate);
+        return app;
+    }
+
+    /// <summary>HTTP parameter pollution (VAL-09): a query key given twice is refused, not merged or guessed.</summary>
+    private static async ValueTask<object?> RejectRepeatedQueryKeys(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        if (context.HttpContext.Request.Query.FirstOrDefault(q => q.Value.Count > 1) is { Key: { } key })
+        {
+            return JsonBody.Invalid(key, "The query parameter is given more than once.");
+        }
+
+        return await next(context);
+    }
+
+    internal static ProblemHttpResult Problem(int status, string title) =>
+        TypedResults.Problem(statusCode: status, title: title, type: ProblemTypes.ForStatus(status));
+
+    internal static ProblemHttpResult NotFound() => Problem(404, "Not found.");
+
+    internal static ProblemHttpResult LastAdmin() =>
+        Problem(409, "This would leave no enabled administrator: promote another administrator first.");
+}

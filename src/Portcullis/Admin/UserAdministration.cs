@@ -1,0 +1,212 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using OpenIddict.Abstractions;
+using Portcullis.Access;
+using Portcullis.Accounts;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+
+namespace Portcullis.Admin;
+
+/// <summary>
+/// User administration shared by the admin API and the CLI. Every change takes effect on the user's next request
+/// (cached state invalidated after the commit), and the last enabled administrator can be neither demoted,
+/// disabled nor deleted.
+/// </summary>
+public sealed class UserAdministration(
+    PortcullisDb db, UserManager<User> users, SessionTerminator sessions, RevocationState revocations,
+    IOpenIddictAuthorizationManager authorizations)
+{
+    // Last-admin checks and the change they guard must not interleave (two admins demoting each other).
+    private static readonly SemaphoreSlim AdminChanges = new(1, 1);
+
+    public enum Outcome { Done, NotFound, LastAdmin, UnknownRole }
+
+    public sealed record UserView(Guid Id, string Username, string Email, DateTimeOffset Created, bool Disabled, IReadOnlyList<string> Roles);
+
+    public sealed record SessionView(string Id, string? Client, DateTimeOffset? Created);
+
+    public sealed record Page<T>(IReadOnlyList<T> Items, string? Next);
+
+    public const int MaxPageSize = 200;
+
+    public async Task<Page<UserView>> ListAsync(string? search, string? after, int limit, CancellationToken ct)
+    {
+        var query = db.Users.AsNoTracking();
+        if (!string.IsNullOrWhiteSpace(search))
+        {
+            var key = UsernameRules.Key(search.Trim());
+            query = query.Where(u => u.NormalizedUserName!.Contains(key) || u.NormalizedEmail!.Contains(key));
+        }
+
+        if (after is not null)
+        {
+#pragma warning disable CA1309 // translated to SQL; the column's collation (binary) makes it ordinal
+            query = query.Where(u => string.Compare(u.NormalizedUserName, after) > 0);
+#pragma warning restore CA1309
+        }
+
+        var rows = await query.OrderBy(u => u.NormalizedUserName).Take(limit + 1).ToListAsync(ct);
+        var items = new List<UserView>();
+        foreach (var user in rows.Take(limit))
+        {
+            items.Add(await ViewAsync(user));
+        }
+
+        return new Page<UserView>(items, rows.Count > limit ? rows[limit - 1].NormalizedUserName : null);
+    }
+
+    public async Task<UserView?> GetAsync(Guid id) =>
+        await users.FindByIdAsync(id.ToString()) is { } user ? await ViewAsync(user) : null;
+
+    public Task<User?> FindAsync(Guid id) => users.FindByIdAsync(id.ToString());
+
+    public async Task<UserView> ViewAsync(User user) =>
+        new(user.Id, user.UserName!, user.Email!, user.CreatedAt, user.IsDisabled, [.. (await users.GetRolesAsync(user)).Order(StringComparer.Ordinal)]);
+
+    public Task<Outcome> SetDisabledAsync(Guid id, bool disabled, CancellationToken ct) =>
+        GuardedAsync(id, leavesAdmin: disabled, async user =>
+        {
+            await sessions.EndAllSessionsAsync(user, () =>
+            {
+                user.IsDisabled = disabled;
+                return Task.CompletedTask;
+            }, ct);
+        });
+
+    public Task<Outcome> DeleteAsync(Guid id, CancellationToken ct) =>
+        GuardedAsync(id, leavesAdmin: true, async user =>
+        {
+            // Sessions and live tokens die first (same transaction), then the account goes.
+            await sessions.EndAllSessionsAsync(user, async () =>
+            {
+                var deleted = await users.DeleteAsync(user);
+                if (!deleted.Succeeded)
+                {
+                    throw new InvalidOperationException("Deleting the user failed: " + string.Join(", ", deleted.Errors.Select(e => e.Code)));
+                }
+            }, ct);
+        });
+
+    public async Task<Outcome> EndSessionsAsync(Guid id, CancellationToken ct)
+    {
+        if (await FindAsync(id) is not { } user)
+        {
+            return Outcome.NotFound;
+        }
+
+        await sessions.EndAllSessionsAsync(user, change: null, ct);
+        return Outcome.Done;
+    }
+
+    public async Task<Outcome> AssignRoleAsync(Guid id, string role, CancellationToken ct)
+    {
+        if (!await db.Roles.AnyAsync(r => r.Name == role, ct))
+        {
+            return Outcome.UnknownRole;
+        }
+
+        return await GuardedAsync(id, leavesAdmin: false, async user =>
+        {
+            if (!await users.IsInRoleAsync(user, role))
+            {
+                Check(await users.AddToRoleAsync(user, role));
+            }
+
+            await AnnounceAsync(user, ct);
+        });
+    }
+
+    public async Task<Outcome> RemoveRoleAsync(Guid id, string role, CancellationToken ct)
+    {
+        if (!await db.Roles.AnyAsync(r => r.Name == role, ct))
+        {
+            return Outcome.UnknownRole;
+        }
+
+        return await GuardedAsync(id, leavesAdmin: role == Roles.Admin, async user =>
+        {
+            if (await users.IsInRoleAsync(user, role))
+            {
+                Check(await users.RemoveFromRoleAsync(user, role));
+            }
+
+            await AnnounceAsync(user, ct);
+        });
+    }
+
+    /// <summary>The user's valid sessions (OpenIddict authorizations), newest first.</summary>
+    public async Task<IReadOnlyList<SessionView>> SessionsAsync(Guid id, CancellationToken ct)
+    {
+        var result = new List<SessionView>();
+        await foreach (var authorization in authorizations.FindBySubjectAsync(id.ToString(), ct))
+        {
+            if (await authorizations.HasStatusAsync(authorization, OpenIddictConstants.Statuses.Valid, ct))
+            {
+                result.Add(new SessionView(
+                    (await authorizations.GetIdAsync(authorization, ct))!,
+                    await authorizations.GetApplicationIdAsync(authorization, ct),
+                    await authorizations.GetCreationDateAsync(authorization, ct)));
+            }
+        }
+
+        return [.. result.OrderByDescending(s => s.Created)];
+    }
+
+    /// <summary>Ends one session if it belongs to the user; another user's session id is "not found".</summary>
+    public async Task<Outcome> EndSessionAsync(Guid userId, string sessionId, CancellationToken ct)
+    {
+        if (await authorizations.FindByIdAsync(sessionId, ct) is not { } authorization
+            || await authorizations.GetSubjectAsync(authorization, ct) != userId.ToString())
+        {
+            return Outcome.NotFound;
+        }
+
+        await sessions.EndSessionAsync(sessionId, accessTokenId: null, ct);
+        return Outcome.Done;
+    }
+
+    private async Task<Outcome> GuardedAsync(Guid id, bool leavesAdmin, Func<User, Task> change)
+    {
+        await AdminChanges.WaitAsync();
+        try
+        {
+            if (await FindAsync(id) is not { } user)
+            {
+                return Outcome.NotFound;
+            }
+
+            if (leavesAdmin && await users.IsInRoleAsync(user, Roles.Admin) && !user.IsDisabled)
+            {
+                var admins = await users.GetUsersInRoleAsync(Roles.Admin);
+                if (admins.Count(a => !a.IsDisabled) <= 1)
+                {
+                    return Outcome.LastAdmin;
+                }
+            }
+
+            await change(user);
+            return Outcome.Done;
+        }
+        finally
+        {
+            AdminChanges.Release();
+        }
+    }
+
+    /// <summary>Role membership changed: every instance re-reads this user's state on the next request.</summary>
+    private async Task AnnounceAsync(User user, CancellationToken ct)
+    {
+        revocations.Add(db, RevocationKinds.User, user.Id.ToString());
+        await db.SaveChangesAsync(ct);
+        revocations.InvalidateUser(user.Id);
+    }
+
+    private static void Check(IdentityResult result)
+    {
+        if (!result.Succeeded)
+        {
+            throw new InvalidOperationException("The role change failed: " + string.Join(", ", result.Errors.Select(e => e.Code)));
+        }
+    }
+}
