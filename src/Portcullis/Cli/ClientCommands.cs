@@ -1,66 +1,93 @@
 using System.CommandLine;
-using System.Security.Cryptography;
 using System.Text.Json;
-using Microsoft.IdentityModel.Tokens;
-using OpenIddict.Abstractions;
-using static OpenIddict.Abstractions.OpenIddictConstants;
+using Portcullis.Admin;
 
 namespace Portcullis.Cli;
 
-/// <summary><c>clients add</c>: a confidential client for the client_credentials grant. The secret is printed once; only a hash is stored.</summary>
+/// <summary>
+/// <c>clients list|add|remove|rotate-secret</c>: confidential clients for the client-credentials grant. A secret
+/// is printed once, by the command that makes it; only a hash is stored.
+/// </summary>
 public static class ClientCommands
 {
     private static readonly Option<string> Name = new("--name") { Description = "Display name of the client.", Required = true };
     private static readonly Option<string?> Scopes = new("--scopes") { Description = "Space-separated scopes the client may request." };
+    private static readonly Option<string> ClientId = new("--client-id") { Description = "The client id.", Required = true };
 
     public static Command Create(CliIo io)
     {
         var clients = new Command("clients", "OAuth clients.");
+
+        var list = new Command("list", "List clients (never their secrets).");
+        list.Options.Add(CliApp.Json);
+        list.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            var all = await services.GetRequiredService<ClientAdministration>().ListAsync(ct);
+            await AccountCommands.PrintAsync(io, parse, all, c => $"{c.ClientId,-24} {c.Type,-13} {c.Name} grants: {string.Join(" ", c.GrantTypes)} scopes: {string.Join(" ", c.Scopes)}");
+            return CliApp.Ok;
+        }));
+
         var add = new Command("add", "Create a confidential client (client_credentials). Prints the secret once.");
         add.Options.Add(Name);
         add.Options.Add(Scopes);
         add.Options.Add(CliApp.Json);
-        add.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async services =>
+        add.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
         {
-            var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
-            var scopeManager = services.GetRequiredService<IOpenIddictScopeManager>();
-            var scopes = (parse.GetValue(Scopes) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
-            foreach (var scope in scopes)
+            var scopes = (parse.GetValue(Scopes) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (ClientAdministration.ValidateScopes(scopes) is { } error)
             {
-                if (scope.Length > 64 || !scope.All(c => c is > ' ' and < '\u007f' and not '"' and not '\\'))
-                {
-                    await io.Error.WriteLineAsync("error: a scope is 1 to 64 printable ASCII characters without quotes or backslashes.");
-                    return CliApp.Invalid;
-                }
+                await io.Error.WriteLineAsync("error: " + error);
+                return CliApp.Invalid;
             }
 
-            var clientId = "svc_" + Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(12));
-            var secret = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
-            var descriptor = new OpenIddictApplicationDescriptor
-            {
-                ClientId = clientId,
-                ClientSecret = secret, // OpenIddict stores only a hash of it.
-                ClientType = ClientTypes.Confidential,
-                DisplayName = parse.GetValue(Name),
-                Permissions = { Permissions.Endpoints.Token, Permissions.Endpoints.Revocation, Permissions.Endpoints.Introspection, Permissions.GrantTypes.ClientCredentials },
-            };
-            foreach (var scope in scopes)
-            {
-                if (await scopeManager.FindByNameAsync(scope) is null)
-                {
-                    await scopeManager.CreateAsync(new OpenIddictScopeDescriptor { Name = scope });
-                }
-
-                descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
-            }
-
-            await applications.CreateAsync(descriptor);
-            await io.Out.WriteLineAsync(parse.GetValue(CliApp.Json)
-                ? JsonSerializer.Serialize(new Dictionary<string, string> { ["client_id"] = clientId, ["client_secret"] = secret })
-                : $"client_id: {clientId}\nclient_secret: {secret}\nThe secret is shown only now; store it safely.");
+            var created = await services.GetRequiredService<ClientAdministration>().CreateAsync(parse.GetValue(Name)!, scopes, ct);
+            await PrintSecretAsync(io, parse, created);
             return CliApp.Ok;
         }));
-        clients.Subcommands.Add(add);
+
+        var remove = new Command("remove", "Delete a client; its tokens can no longer be refreshed or issued.");
+        remove.Options.Add(ClientId);
+        remove.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            switch (await services.GetRequiredService<ClientAdministration>().DeleteAsync(parse.GetValue(ClientId)!, ct))
+            {
+                case true:
+                    await io.Out.WriteLineAsync("Client removed.");
+                    return CliApp.Ok;
+                case false:
+                    await io.Error.WriteLineAsync("error: the built-in client is configuration: set Clients:BuiltInClient=false.");
+                    return CliApp.Invalid;
+                default:
+                    await io.Error.WriteLineAsync("error: no such client.");
+                    return CliApp.NotFound;
+            }
+        }));
+
+        var rotate = new Command("rotate-secret", "Give a confidential client a new secret; the old one stops working. Prints it once.");
+        rotate.Options.Add(ClientId);
+        rotate.Options.Add(CliApp.Json);
+        rotate.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            if (await services.GetRequiredService<ClientAdministration>().RotateSecretAsync(parse.GetValue(ClientId)!, ct) is not { } rotated)
+            {
+                await io.Error.WriteLineAsync("error: no such confidential client.");
+                return CliApp.NotFound;
+            }
+
+            await PrintSecretAsync(io, parse, rotated);
+            return CliApp.Ok;
+        }));
+
+        foreach (var command in new[] { list, add, remove, rotate })
+        {
+            clients.Subcommands.Add(command);
+        }
+
         return clients;
     }
+
+    private static Task PrintSecretAsync(CliIo io, ParseResult parse, ClientAdministration.ClientSecret secret) =>
+        io.Out.WriteLineAsync(parse.GetValue(CliApp.Json)
+            ? JsonSerializer.Serialize(new Dictionary<string, string> { ["client_id"] = secret.ClientId, ["client_secret"] = secret.Secret })
+            : $"client_id: {secret.ClientId}\nclient_secret: {secret.Secret}\nThe secret is shown only now; store it safely.");
 }

@@ -96,6 +96,17 @@ public static partial class PortcullisHost
         services.AddPortcullisTokens();
         services.AddPortcullisAuthorization();
         services.AddPortcullisRateLimiting();
+        services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, _) =>
+        {
+            // Each operation states the permission it needs (x-required-permission), for humans and generators.
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<PermissionMetadata>().FirstOrDefault() is { } permission)
+            {
+                operation.Extensions ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiExtension>();
+                operation.Extensions["x-required-permission"] = new Microsoft.OpenApi.JsonNodeExtension(permission.Permission);
+            }
+
+            return Task.CompletedTask;
+        }));
         services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
         {
             var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
@@ -188,6 +199,8 @@ public static partial class PortcullisHost
         app.MapAccounts();
         app.MapAdmin();
         app.MapHealth();
+        // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
+        app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);
         if (app.Environment.IsEnvironment("Test"))
         {
             // F01: a fault endpoint, only ever mapped in the Test environment.
