@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 using Portcullis.Tests.Infrastructure;
@@ -170,4 +171,51 @@ internal static class Refusal
 
     public static async Task<JsonElement> JsonAsync(this HttpResponseMessage response) =>
         await response.Content.ReadFromJsonAsync<JsonElement>();
+}
+
+/// <summary>Reads stored rows as text, to prove a secret is not stored in clear.</summary>
+internal static class StoredText
+{
+    /// <summary>Every non-null column of every row of <paramref name="table"/>, as text.</summary>
+    public static async Task<List<string>> AllValuesAsync(PortcullisServer server, string table)
+    {
+        await using var scope = server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>();
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT * FROM \"{table}\""; // a constant from the test, not input
+        await using var reader = await command.ExecuteReaderAsync();
+        var values = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            for (var i = 0; i < reader.FieldCount; i++)
+            {
+                if (!await reader.IsDBNullAsync(i))
+                {
+                    values.Add(Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture) ?? "");
+                }
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>Whether the raw database files (main file and WAL) contain <paramref name="secret"/> in clear.</summary>
+    public static bool FilesContain(PortcullisServer server, string secret)
+    {
+        var needle = Encoding.UTF8.GetBytes(secret);
+        foreach (var path in Directory.EnumerateFiles(server.DataDirectory, "portcullis.db*"))
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            if (copy.GetBuffer().AsSpan(0, (int)copy.Length).IndexOf(needle) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
