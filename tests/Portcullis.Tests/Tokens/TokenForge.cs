@@ -133,7 +133,7 @@ internal static class Refusal
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
         var body = JsonDocument.Parse(text).RootElement;
-        Assert.Equal(error, body.GetProperty("error").GetString());
+        Assert.True(error == body.GetProperty("error").GetString(), text);
         Assert.False(body.TryGetProperty("error_uri", out _), text);
         Assert.False(body.TryGetProperty("access_token", out _), text);
         Assert.False(body.TryGetProperty("refresh_token", out _), text);
