@@ -3,6 +3,8 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using Portcullis.Tests.Infrastructure;
 
@@ -22,9 +24,11 @@ public sealed class ForgedAccessTokenTests(ForgedAccessTokenTests.Fixture fixtur
 
         internal TokenForge Forge { get; private set; } = null!;
 
+        internal CapturedLogs Logs { get; } = new();
+
         public async ValueTask InitializeAsync()
         {
-            Server = await PortcullisServer.StartAsync();
+            Server = await PortcullisServer.StartAsync(services: s => s.AddSingleton<ILoggerProvider>(Logs));
             Http = Server.CreateClient();
             Forge = await TokenForge.ForNewUserAsync(Server, Http);
         }
@@ -239,12 +243,19 @@ public sealed class ForgedAccessTokenTests(ForgedAccessTokenTests.Fixture fixtur
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
 
+        var logged = fixture.Logs.Entries.Count;
         using var response = await _http.GetWithTokenAsync("api/me", token);
         Assert.NotEqual(HttpStatusCode.InternalServerError, response.StatusCode);
         await Refusal.AssertGeneric401Async(response);
         var text = await response.Content.ReadAsStringAsync();
         Assert.DoesNotContain("SQLite", text, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("/dev/null", text, StringComparison.Ordinal);
+
+        // Nothing went wrong inside: no error logged, no exception but a token-validation one, no SQL touched.
+        var entries = fixture.Logs.Entries.Skip(logged).ToList();
+        Assert.DoesNotContain(entries, e => e.Level >= LogLevel.Error);
+        Assert.DoesNotContain(entries, e => e.Exception is not null and not SecurityTokenException);
+        Assert.DoesNotContain(entries, e => e.Message.Contains("SQLite", StringComparison.OrdinalIgnoreCase));
 
         static JsonObject With(JsonObject header, string kid)
         {

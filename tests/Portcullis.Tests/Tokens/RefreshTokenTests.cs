@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Tokens;
@@ -75,6 +77,27 @@ public sealed class RefreshTokenTests(ServerFixture fixture) : IClassFixture<Ser
 
         Assert.Equal(HttpStatusCode.Unauthorized, await Refusal.MeStatusAsync(_http, ta));
         Assert.Equal(HttpStatusCode.Unauthorized, await Refusal.MeStatusAsync(_http, ta2));
+    }
+
+    [Fact]
+    public async Task S02_reuse_is_logged_as_authn_token_reuse_without_the_token()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await PortcullisServer.StartAsync(services: s => s.AddSingleton<ILoggerProvider>(logs));
+        using var http = server.CreateClient();
+        var (id, _, tokens) = await http.NewUserAsync("s02log");
+        using var first = await http.RefreshAsync(tokens.RefreshToken!);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.DoesNotContain(logs.Entries, e => e.EventId.Name == "authn_token_reuse"); // a normal rotation is not reuse
+
+        using var reuse = await http.RefreshAsync(tokens.RefreshToken!);
+        await Refusal.AssertInvalidGrantAsync(reuse);
+
+        var entry = Assert.Single(logs.Entries, e => e.EventId.Name == "authn_token_reuse");
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Contains(id.ToString(), entry.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains(tokens.RefreshToken!, StringComparison.Ordinal)
+            || e.Message.Contains(tokens.AccessToken, StringComparison.Ordinal));
     }
 
     [Fact]
