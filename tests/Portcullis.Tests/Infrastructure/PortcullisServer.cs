@@ -102,10 +102,22 @@ public sealed class PortcullisServer : IAsyncDisposable
 
     public sealed record CliResult(int ExitCode, string Out, string Error);
 
+    private bool _stopped;
+
+    /// <summary>Stops the server but keeps its data directory, so a new server can start on it (restart tests).</summary>
+    public async Task StopKeepingDataAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await App.StopAsync();
-        await App.DisposeAsync();
+        await StopKeepingDataAsync();
         try
         {
             Directory.Delete(DataDirectory, recursive: true);
