@@ -9,6 +9,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using Portcullis.Accounts;
 using Portcullis.Hosting;
+using Portcullis.RateLimits;
 using Portcullis.Storage;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
@@ -35,6 +36,7 @@ public static partial class TokenEndpoint
         RevocationState revocations,
         IOptions<TokensOptions> options,
         TimeProvider time,
+        LoginThrottle throttle,
         ILogger<TokenRequestLog> logger)
     {
         var request = http.GetOpenIddictServerRequest()
@@ -50,12 +52,22 @@ public static partial class TokenEndpoint
                 return Reject(Errors.UnauthorizedClient, "This client may not use the password grant.");
             }
 
+            // Throttled before any password work, by client IP and by username (existing or not, alike).
+            if (throttle.Check(http.Connection.RemoteIpAddress, request.Username) is { } wait)
+            {
+                LogLoginThrottled(logger);
+                return TooManyAttempts(http, wait);
+            }
+
             var user = await CheckCredentialsAsync(request.Username, request.Password, users, hasher, passwords);
             if (user is null)
             {
+                throttle.Failed(request.Username);
                 LogLoginFailed(logger);
                 return Reject(Errors.InvalidGrant, LoginFailed);
             }
+
+            throttle.Succeeded(request.Username);
 
             var identity = await BuildUserIdentityAsync(user, users, time.GetUtcNow().ToUnixTimeSeconds());
             var principal = new ClaimsPrincipal(identity);
@@ -174,6 +186,15 @@ public static partial class TokenEndpoint
                 [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
             }),
             [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+
+    private static ProblemHttpResult TooManyAttempts(HttpContext http, TimeSpan wait)
+    {
+        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many login attempts; try again later.", type: ProblemTypes.TooManyRequests);
+    }
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Password login throttled.")]
+    private static partial void LogLoginThrottled(ILogger logger);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Password login failed.")]
     private static partial void LogLoginFailed(ILogger logger);

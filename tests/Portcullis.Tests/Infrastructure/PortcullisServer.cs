@@ -53,6 +53,9 @@ public sealed class PortcullisServer : IAsyncDisposable
                 ["Storage:DataDirectory"] = dataDirectory,
                 // Tests see cross-process revocations (the CLI) quickly.
                 ["Tokens:SyncInterval"] = "00:00:00.200",
+                // Every test logs in from 127.0.0.1; the throttle tests set their own limits.
+                ["LoginThrottle:AttemptsPerIp"] = "1000000",
+                ["LoginThrottle:FreeFailuresPerAccount"] = "1000000",
             };
             foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             {

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Options;
+using Portcullis.Accounts;
+
+namespace Portcullis.RateLimits;
+
+/// <summary>Login throttling. Section <c>LoginThrottle</c>.</summary>
+public sealed class LoginThrottleOptions
+{
+    public const string Section = "LoginThrottle";
+
+    /// <summary>Failed logins for one username before backoff starts. Default 5.</summary>
+    public int FreeFailuresPerAccount { get; set; } = 5;
+
+    /// <summary>Backoff after the free failures doubles from this. Default 2 s.</summary>
+    public TimeSpan FirstBackoff { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest an account is ever held back: the owner always gets in after this. Default 15 min.</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Login attempts one client IP may make per window (credential stuffing). Default 30.</summary>
+    public int AttemptsPerIp { get; set; } = 30;
+
+    /// <summary>The per-IP window. Default 5 minutes.</summary>
+    public TimeSpan IpWindow { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>
+/// Slows password guessing without letting anyone lock an owner out for good (AUTH-08, NIST 800-63B-4 §3.2.2):
+/// per username, failures beyond a free allowance open a backoff window that doubles up to a ceiling and closes
+/// on success; per client IP, a sliding window caps attempts (System.Threading.RateLimiting). Both apply the same
+/// way to names that exist and names that do not, so a throttled answer reveals nothing about the account.
+/// </summary>
+public sealed class LoginThrottle : IDisposable
+{
+    private readonly LoginThrottleOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, AccountState> _accounts = new(StringComparer.Ordinal);
+    private readonly PartitionedRateLimiter<IPAddress> _perIp;
+    private long _lastSweep;
+
+    private sealed class AccountState
+    {
+        public int Failures;
+        public DateTimeOffset BlockedUntil;
+        public DateTimeOffset LastFailure;
+    }
+
+    public LoginThrottle(IOptions<LoginThrottleOptions> options, TimeProvider time)
+    {
+        _options = options.Value;
+        _time = time;
+        _perIp = PartitionedRateLimiter.Create<IPAddress, IPAddress>(ip => RateLimitPartition.GetSlidingWindowLimiter(ip, _ => new SlidingWindowRateLimiterOptions
+        {
+            PermitLimit = _options.AttemptsPerIp,
+            Window = _options.IpWindow,
+            SegmentsPerWindow = 5,
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+    }
+
+    /// <summary>Null when the attempt may proceed; otherwise how long the caller should wait.</summary>
+    public TimeSpan? Check(IPAddress? ip, string? username)
+    {
+        using (var lease = _perIp.AttemptAcquire(ip ?? IPAddress.None))
+        {
+            if (!lease.IsAcquired)
+            {
+                return lease.TryGetMetadata(MetadataName.RetryAfter, out var retry) ? retry : _options.IpWindow;
+            }
+        }
+
+        if (Key(username) is { } key && _accounts.TryGetValue(key, out var state))
+        {
+            lock (state)
+            {
+                var wait = state.BlockedUntil - _time.GetUtcNow();
+                if (wait > TimeSpan.Zero)
+                {
+                    return wait;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    public void Failed(string? username)
+    {
+        if (Key(username) is not { } key)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var state = _accounts.GetOrAdd(key, _ => new AccountState());
+        lock (state)
+        {
+            // Failures long ago no longer count: an owner returning later starts fresh.
+            if (now - state.LastFailure > _options.MaxBackoff * 2)
+            {
+                state.Failures = 0;
+            }
+
+            state.Failures++;
+            state.LastFailure = now;
+            var over = state.Failures - _options.FreeFailuresPerAccount;
+            if (over > 0)
+            {
+                var backoff = TimeSpan.FromTicks(Math.Min(_options.MaxBackoff.Ticks, _options.FirstBackoff.Ticks << Math.Min(over - 1, 20)));
+                state.BlockedUntil = now + backoff;
+            }
+        }
+
+        Sweep(now);
+    }
+
+    public void Succeeded(string? username)
+    {
+        if (Key(username) is { } key)
+        {
+            _accounts.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>Memory stays bounded: idle entries go once their failures no longer count.</summary>
+    private void Sweep(DateTimeOffset now)
+    {
+        var last = Interlocked.Read(ref _lastSweep);
+        if (now.UtcTicks - last < TimeSpan.FromMinutes(1).Ticks || Interlocked.CompareExchange(ref _lastSweep, now.UtcTicks, last) != last)
+        {
+            return;
+        }
+
+        foreach (var (key, state) in _accounts)
+        {
+            if (now - state.LastFailure > _options.MaxBackoff * 2)
+            {
+                _accounts.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private static string? Key(string? username)
+    {
+        if (string.IsNullOrEmpty(username) || username.Length > 256)
+        {
+            return username is null ? null : "#overlong";
+        }
+
+        try
+        {
+            return UsernameRules.Key(username);
+        }
+        catch (ArgumentException)
+        {
+            return "#invalid"; // not normalizable (lone surrogates): one shared bucket
+        }
+    }
+
+    public void Dispose() => _perIp.Dispose();
+}

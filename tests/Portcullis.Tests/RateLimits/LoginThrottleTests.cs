@@ -1,0 +1,118 @@
+using System.Net;
+using System.Text.Json;
+using Portcullis.Tests.Infrastructure;
+
+namespace Portcullis.Tests.RateLimits;
+
+/// <summary>AUTH-08: password guessing is slowed per account and per IP, never locking an owner out for good.</summary>
+public sealed class LoginThrottleTests
+{
+    private const string Wrong = "definitely the wrong password 42";
+
+    private static Task<PortcullisServer> StartAsync(int attemptsPerIp = 1000, int freeFailures = 3, string first = "00:00:01", string max = "00:00:03") =>
+        PortcullisServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["LoginThrottle:AttemptsPerIp"] = attemptsPerIp.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["LoginThrottle:FreeFailuresPerAccount"] = freeFailures.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["LoginThrottle:FirstBackoff"] = first,
+            ["LoginThrottle:MaxBackoff"] = max,
+        });
+
+    [Fact]
+    public async Task A10_repeated_failures_for_one_account_are_throttled_with_429_and_Retry_After()
+    {
+        await using var server = await StartAsync(first: "00:00:30", max: "00:01:00");
+        using var http = server.CreateClient();
+        var name = ClientFlows.UniqueName("alice");
+        await http.RegisterOkAsync(name);
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 6; i++)
+        {
+            using var attempt = await http.PasswordGrantAsync(name, Wrong);
+            statuses.Add(attempt.StatusCode);
+        }
+
+        Assert.Equal([HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest], statuses.Take(4));
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
+
+        // While held back even the right password is not checked (no oracle), and the answer says when to return.
+        using var right = await http.PasswordGrantAsync(name, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.TooManyRequests, right.StatusCode);
+        Assert.Equal("application/problem+json", right.Content.Headers.ContentType?.MediaType);
+        Assert.InRange(right.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 60);
+    }
+
+    [Fact]
+    public async Task A14_the_owner_gets_in_after_the_documented_backoff_however_many_guesses_came_before()
+    {
+        await using var server = await StartAsync(first: "00:00:01", max: "00:00:02");
+        using var http = server.CreateClient();
+        var name = ClientFlows.UniqueName("bob");
+        await http.RegisterOkAsync(name);
+
+        for (var i = 0; i < 40; i++)
+        {
+            using var _ = await http.PasswordGrantAsync(name, Wrong);
+        }
+
+        using (var held = await http.PasswordGrantAsync(name, ClientFlows.Password))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, held.StatusCode);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // MaxBackoff is the ceiling whatever the count
+        var tokens = await http.LoginAsync(name);
+        Assert.False(string.IsNullOrEmpty(tokens.AccessToken));
+    }
+
+    [Fact]
+    public async Task A11_one_IP_trying_many_accounts_is_cut_off_for_that_IP()
+    {
+        await using var server = await StartAsync(attemptsPerIp: 10, freeFailures: 1000);
+        using var http = server.CreateClient();
+        var codes = new List<HttpStatusCode>();
+        for (var i = 0; i < 15; i++)
+        {
+            using var attempt = await http.PasswordGrantAsync(ClientFlows.UniqueName("u"), Wrong);
+            codes.Add(attempt.StatusCode);
+        }
+
+        Assert.All(codes.Take(10), c => Assert.Equal(HttpStatusCode.BadRequest, c));
+        Assert.All(codes.Skip(10), c => Assert.Equal(HttpStatusCode.TooManyRequests, c));
+    }
+
+    [Fact]
+    public async Task Throttled_answers_are_the_same_for_a_real_and_an_unknown_account()
+    {
+        await using var server = await StartAsync(first: "00:00:30", max: "00:01:00");
+        using var http = server.CreateClient();
+        var real = ClientFlows.UniqueName("real");
+        await http.RegisterOkAsync(real);
+        var unknown = ClientFlows.UniqueName("ghost");
+
+        async Task<(HttpStatusCode, string, string[])> LastAsync(string name)
+        {
+            HttpResponseMessage? last = null;
+            for (var i = 0; i < 5; i++)
+            {
+                last?.Dispose();
+                last = await http.PasswordGrantAsync(name, Wrong);
+            }
+
+            using (last)
+            {
+                var body = JsonDocument.Parse(await last!.Content.ReadAsStringAsync()).RootElement;
+                var shape = string.Join(",", body.EnumerateObject().Where(p => p.Name != "traceId").Select(p => $"{p.Name}={p.Value}"));
+                return (last.StatusCode, shape, [.. last.Headers.Select(h => h.Key).Where(h => h != "Date").Order()]);
+            }
+        }
+
+        var a = await LastAsync(real);
+        var b = await LastAsync(unknown);
+        Assert.Equal(HttpStatusCode.TooManyRequests, a.Item1);
+        Assert.Equal(a.Item1, b.Item1);
+        Assert.Equal(a.Item2, b.Item2);
+        Assert.Equal(a.Item3, b.Item3);
+    }
+}
