@@ -43,6 +43,24 @@ public sealed class CertificateTests : IDisposable
     }
 
     [Fact]
+    public async Task C01_a_configured_rsa_3072_pem_pair_is_accepted()
+    {
+        // The control for the weak-RSA refusals: the size limit, not RSA itself, is what they hit.
+        using var certificate = TestCertificates.Rsa(3072);
+        var (certificatePath, keyPath) = TestCertificates.Write(certificate, _secrets);
+        var port = HostRun.FreePort();
+        var settings = HostRun.Settings(_dataDirectory, port, ("Tls:CertificatePath", certificatePath), ("Tls:KeyPath", keyPath));
+
+        var app = await HostRun.StartAsync(settings, "Production");
+        await using (app)
+        {
+            using var served = await HostRun.ServedCertificateAsync(port);
+            Assert.Equal(certificate.GetCertHashString(HashAlgorithmName.SHA256), served.GetCertHashString(HashAlgorithmName.SHA256));
+            await app.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task The_development_certificate_is_created_on_first_run_as_p256_for_127_0_0_1_with_an_owner_only_key()
     {
         Assert.False(Directory.Exists(_dataDirectory));

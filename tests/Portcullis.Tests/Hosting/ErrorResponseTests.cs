@@ -76,6 +76,7 @@ public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<Se
         Assert.False(problem.TryGetProperty("detail", out var detail) && detail.ValueKind != System.Text.Json.JsonValueKind.Null);
         Assert.False(problem.TryGetProperty("exception", out _));
         Assert.True(response.Headers.CacheControl?.NoStore, "Cache-Control: no-store is missing on the 500.");
+        SecurityHeadersTests.AssertSecurityHeaders(response);
     }
 
     [Fact]

@@ -21,7 +21,9 @@ public sealed class RequestLimitsTests(ServerFixture fixture) : IClassFixture<Se
 
         using var response = await _http.PostAsync("api/accounts", body);
 
-        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, "payload-too-large");
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, "payload-too-large");
+        Assert.DoesNotContain(ClientFlows.Password, problem.GetRawText(), StringComparison.Ordinal);
+        SecurityHeadersTests.AssertSecurityHeaders(response);
         await using var scope = fixture.Server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
         Assert.False(await db.Users.AnyAsync(u => u.UserName == username));

@@ -108,17 +108,20 @@ public sealed class StartupRefusalTests : IDisposable
         Assert.False(await HostRun.ListensAsync(_port));
     }
 
-    [Fact]
-    public async Task C01_a_weak_rsa_1024_certificate_stops_start_up()
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(2048)] // about 112-bit security: below TLS-03's 128 bits
+    public async Task C01_a_weak_rsa_certificate_stops_start_up(int bits)
     {
-        using var certificate = TestCertificates.Rsa(1024);
+        using var certificate = TestCertificates.Rsa(bits);
         var (certificatePath, keyPath) = TestCertificates.Write(certificate, _secrets);
 
         var failure = await HostRun.StartFailsAsync(Tls(certificatePath, keyPath));
 
         var startup = Assert.IsType<StartupException>(failure);
         Assert.Contains("too weak", startup.Message, StringComparison.Ordinal);
-        Assert.Contains("2048", startup.Message, StringComparison.Ordinal);
+        Assert.Contains("Tls:CertificatePath", startup.Message, StringComparison.Ordinal);
+        Assert.Contains("3072", startup.Message, StringComparison.Ordinal);
         Assert.False(await HostRun.ListensAsync(_port));
     }
 
