@@ -87,8 +87,11 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
         var exchange = await RawHttps.SendAsync(fixture.Server, request, TimeSpan.FromSeconds(15));
 
         Assert.Equal(400, RawHttps.StatusCode(exchange.Response));
+        Assert.Contains("\r\nConnection: close\r\n", exchange.Response, StringComparison.OrdinalIgnoreCase);
         Assert.True(exchange.ClosedByServer, "The server kept the connection open after an ambiguous request: " + exchange.Response);
         Assert.DoesNotContain("access_token", exchange.Response, StringComparison.Ordinal);
+        // invalid_grant would mean the token endpoint read the body: the framing must be refused before that.
+        Assert.DoesNotContain("invalid_grant", exchange.Response, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -109,6 +109,16 @@ public sealed class TlsProtocolTests(ServerFixture fixture) : IClassFixture<Serv
         Assert.Contains("ECDHE-ECDSA-AES128-GCM-SHA256", gcm, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task T01_tls_1_2_has_no_compression_and_only_secure_renegotiation()
+    {
+        var (exit, output) = await OpenSslAsync($"s_client -connect 127.0.0.1:{_server.BaseAddress.Port} -tls1_2");
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("Compression: NONE", output, StringComparison.Ordinal);
+        Assert.Contains("Secure Renegotiation IS supported", output, StringComparison.Ordinal);
+    }
+
     private async Task<SslStream> HandshakeAsync(SslProtocols protocols, TlsCipherSuite[]? suites = null)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
