@@ -68,11 +68,12 @@ public static class Certificates
             throw new StartupException("The TLS certificate in Tls:CertificatePath is expired or not yet valid.");
         }
 
+        // TLS-03: at least 128-bit security, i.e. P-256 or RSA-3072 (RSA-2048 is only about 112 bits).
         var strong = certificate.GetECDsaPublicKey() is { } ec ? ec.KeySize >= 256
-            : certificate.GetRSAPublicKey() is { } rsa && rsa.KeySize >= 2048;
+            : certificate.GetRSAPublicKey() is { } rsa && rsa.KeySize >= 3072;
         if (!strong)
         {
-            throw new StartupException("The TLS certificate key is too weak: use ECDSA P-256 or stronger, or RSA of at least 2048 (3072 recommended) bits.");
+            throw new StartupException("The TLS certificate key is too weak: use ECDSA P-256 or stronger, or RSA of at least 3072 bits (Tls:CertificatePath).");
         }
 
         return certificate;

@@ -14,6 +14,7 @@ public static class ProblemTypes
     public const string NotFound = Base + "not-found";
     public const string MethodNotAllowed = Base + "method-not-allowed";
     public const string HttpsRequired = Base + "https-required";
+    public const string AmbiguousFraming = Base + "ambiguous-framing";
     public const string RegistrationClosed = Base + "registration-closed";
     public const string ServerError = Base + "server-error";
     public const string Unavailable = Base + "unavailable";

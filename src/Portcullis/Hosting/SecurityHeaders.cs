@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 
 namespace Portcullis.Hosting;
 
@@ -43,6 +44,13 @@ public sealed class SecurityHeaders(RequestDelegate next, IOptions<TlsOptions> t
                 .ExecuteAsync(http);
         }
 
+        if (IsAmbiguouslyFramed(http.Request))
+        {
+            http.Response.Headers.Connection = "close";
+            return Results.Problem(statusCode: 400, title: "The request has both Content-Length and Transfer-Encoding.", type: ProblemTypes.AmbiguousFraming)
+                .ExecuteAsync(http);
+        }
+
         var method = http.Request.Method;
         if (HttpMethods.IsTrace(method) || HttpMethods.IsConnect(method) || method.Equals("TRACK", StringComparison.OrdinalIgnoreCase))
         {
@@ -53,4 +61,12 @@ public sealed class SecurityHeaders(RequestDelegate next, IOptions<TlsOptions> t
 
         return next(http);
     }
+
+    /// <summary>
+    /// HDR-10: Kestrel lets Transfer-Encoding win over Content-Length, moving the latter to <c>X-Content-Length</c>, and
+    /// serves the request. Both framings at once are a request-smuggling probe, so the request is refused unread.
+    /// </summary>
+    private static bool IsAmbiguouslyFramed(HttpRequest request) =>
+        request.Headers.ContainsKey(HeaderNames.TransferEncoding)
+        && (request.ContentLength is not null || request.Headers.ContainsKey("X-Content-Length"));
 }

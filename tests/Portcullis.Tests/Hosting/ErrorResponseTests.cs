@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using Portcullis.Tests.Infrastructure;
+
+namespace Portcullis.Tests.Hosting;
+
+/// <summary>Errors are RFC 9457 problem details that say what happened to the client and nothing about the server.</summary>
+public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private readonly HttpClient _http = fixture.Client;
+
+    [Fact]
+    public async Task D02_a_404_is_generic_problem_json()
+    {
+        var (_, _, tokens) = await _http.NewUserAsync("d02");
+
+        using var response = await _http.GetWithTokenAsync("nope", tokens.AccessToken);
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound, "not-found");
+    }
+
+    [Fact]
+    public async Task D02_a_405_is_generic_problem_json()
+    {
+        var (_, _, tokens) = await _http.NewUserAsync("d02");
+        using var request = new HttpRequestMessage(HttpMethod.Delete, "api/me");
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+
+        using var response = await _http.SendAsync(request);
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+    }
+
+    [Fact]
+    public async Task D02_a_415_is_generic_problem_json_and_creates_nothing()
+    {
+        var username = ClientFlows.UniqueName("d02");
+        using var body = new StringContent($"{{\"username\":\"{username}\",\"email\":\"{username}@example.com\",\"password\":\"{ClientFlows.Password}\"}}", Encoding.UTF8, "text/plain");
+
+        using var response = await _http.PostAsync("api/accounts", body);
+
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+        Assert.DoesNotContain(ClientFlows.Password, problem.GetRawText(), StringComparison.Ordinal);
+        using var login = await _http.PasswordGrantAsync(username, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.BadRequest, login.StatusCode);
+    }
+
+    [Fact]
+    public async Task D02_a_415_for_a_signed_in_caller_is_generic_problem_json_too()
+    {
+        var (_, _, tokens) = await _http.NewUserAsync("d02");
+        var username = ClientFlows.UniqueName("d02");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/accounts")
+        {
+            Content = new StringContent($"{{\"username\":\"{username}\",\"email\":\"{username}@example.com\",\"password\":\"{ClientFlows.Password}\"}}", Encoding.UTF8, "text/plain"),
+        };
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+
+        using var response = await _http.SendAsync(request);
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+        using var login = await _http.PasswordGrantAsync(username, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.BadRequest, login.StatusCode);
+    }
+
+    [Fact]
+    public async Task F01_an_unhandled_exception_is_a_generic_500_with_a_trace_id()
+    {
+        using var response = await _http.GetAsync("test/fault");
+
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.InternalServerError, "server-error");
+        var text = problem.GetRawText();
+        Assert.DoesNotContain("Deliberate", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("/test/fault", text, StringComparison.Ordinal);
+        Assert.False(problem.TryGetProperty("detail", out var detail) && detail.ValueKind != System.Text.Json.JsonValueKind.Null);
+        Assert.False(problem.TryGetProperty("exception", out _));
+        Assert.True(response.Headers.CacheControl?.NoStore, "Cache-Control: no-store is missing on the 500.");
+        SecurityHeadersTests.AssertSecurityHeaders(response);
+    }
+
+    [Fact]
+    public async Task F01_the_server_keeps_working_after_an_unhandled_exception()
+    {
+        using (var fault = await _http.GetAsync("test/fault"))
+        {
+            Assert.Equal(HttpStatusCode.InternalServerError, fault.StatusCode);
+        }
+
+        using var live = await _http.GetAsync("health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        var (id, _, tokens) = await _http.NewUserAsync("f01");
+        using var me = await _http.GetWithTokenAsync("api/me", tokens.AccessToken);
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        Assert.Equal(id, (await me.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetGuid());
+    }
+
+    [Fact]
+    public async Task F01_the_fault_endpoint_does_not_exist_outside_the_test_environment()
+    {
+        await using var server = await PortcullisServer.StartAsync(environment: "Production");
+        using var http = server.CreateClient();
+
+        using var response = await http.GetAsync("test/fault");
+
+        Assert.True(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Unauthorized, $"got {(int)response.StatusCode}");
+    }
+}

@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using Portcullis.Tests.Infrastructure;
+
+namespace Portcullis.Tests.Hosting;
+
+/// <summary>T01: the real Kestrel speaks TLS 1.2 and 1.3 with ECDHE and AEAD suites only.</summary>
+public sealed class TlsProtocolTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private static readonly TlsCipherSuite[] Aead =
+    [
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+
+    private readonly PortcullisServer _server = fixture.Server;
+
+    [Fact]
+    public async Task T01_tls_1_3_handshake_succeeds_with_an_aead_suite()
+    {
+        await using var ssl = await HandshakeAsync(SslProtocols.Tls13);
+
+        Assert.Equal(SslProtocols.Tls13, ssl.SslProtocol);
+        Assert.Contains(ssl.NegotiatedCipherSuite, Aead);
+    }
+
+    [Fact]
+    public async Task T01_tls_1_2_handshake_succeeds_with_an_ecdhe_aead_suite()
+    {
+        await using var ssl = await HandshakeAsync(SslProtocols.Tls12);
+
+        Assert.Equal(SslProtocols.Tls12, ssl.SslProtocol);
+        Assert.Contains(ssl.NegotiatedCipherSuite, Aead);
+        Assert.StartsWith("TLS_ECDHE_", ssl.NegotiatedCipherSuite.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task T01_a_client_offering_both_versions_gets_tls_1_3()
+    {
+        await using var ssl = await HandshakeAsync(SslProtocols.Tls12 | SslProtocols.Tls13);
+
+        Assert.Equal(SslProtocols.Tls13, ssl.SslProtocol);
+    }
+
+    [Fact]
+    public async Task T01_tls_1_2_offering_only_an_ecdhe_gcm_suite_succeeds()
+    {
+        // The control for the CBC test below: the client-side suite restriction works, so its failure is the server's.
+        await using var ssl = await HandshakeAsync(SslProtocols.Tls12, [TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]);
+
+        Assert.Equal(TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ssl.NegotiatedCipherSuite);
+    }
+
+    [Theory]
+    [InlineData(TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256)]
+    [InlineData(TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384)]
+    [InlineData(TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)]
+    public async Task T01_tls_1_2_offering_only_a_cbc_suite_fails(TlsCipherSuite suite)
+    {
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => HandshakeAsync(SslProtocols.Tls12, [suite]));
+
+        Assert.True(failure is AuthenticationException or IOException, failure.ToString());
+    }
+
+#pragma warning disable SYSLIB0039, CA5397 // TLS 1.0 and 1.1 are offered on purpose: the server must refuse them.
+    [Theory]
+    [InlineData(SslProtocols.Tls)]
+    [InlineData(SslProtocols.Tls11)]
+    public async Task T01_tls_1_0_and_1_1_handshakes_fail(SslProtocols protocol)
+    {
+        // Debian's OpenSSL (security level 2) may refuse to offer these at all; then the handshake fails on the
+        // client side. Either way no session exists; the openssl test below proves the server's own refusal.
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => HandshakeAsync(protocol));
+
+        Assert.True(failure is AuthenticationException or IOException, failure.ToString());
+    }
+#pragma warning restore SYSLIB0039, CA5397
+
+    [Theory]
+    [InlineData("-tls1")]
+    [InlineData("-tls1_1")]
+    public async Task T01_the_server_itself_refuses_tls_1_0_and_1_1_offered_by_openssl(string version)
+    {
+        // SECLEVEL=0 lets the local OpenSSL really offer the old versions, so a failure here is the server's refusal.
+        var (exit, output) = await OpenSslAsync($"s_client -connect 127.0.0.1:{_server.BaseAddress.Port} {version} -cipher DEFAULT@SECLEVEL=0 -servername localhost");
+
+        Assert.NotEqual(0, exit);
+        Assert.DoesNotContain("BEGIN CERTIFICATE", output, StringComparison.Ordinal);
+        Assert.Matches("(?i)alert protocol version|unsupported protocol|wrong version number", output);
+    }
+
+    [Fact]
+    public async Task T01_openssl_tls_1_2_with_cbc_only_is_refused_and_with_gcm_succeeds()
+    {
+        var port = _server.BaseAddress.Port;
+        var (cbcExit, cbc) = await OpenSslAsync($"s_client -connect 127.0.0.1:{port} -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:AES128-SHA");
+        var (gcmExit, gcm) = await OpenSslAsync($"s_client -connect 127.0.0.1:{port} -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256");
+
+        Assert.NotEqual(0, cbcExit);
+        Assert.Contains("handshake failure", cbc, StringComparison.OrdinalIgnoreCase);
+        Assert.True(gcmExit == 0, gcm);
+        Assert.Contains("ECDHE-ECDSA-AES128-GCM-SHA256", gcm, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task T01_tls_1_2_has_no_compression_and_only_secure_renegotiation()
+    {
+        var (exit, output) = await OpenSslAsync($"s_client -connect 127.0.0.1:{_server.BaseAddress.Port} -tls1_2");
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("Compression: NONE", output, StringComparison.Ordinal);
+        Assert.Contains("Secure Renegotiation IS supported", output, StringComparison.Ordinal);
+    }
+
+    private async Task<SslStream> HandshakeAsync(SslProtocols protocols, TlsCipherSuite[]? suites = null)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", _server.BaseAddress.Port, timeout.Token);
+        var ssl = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "127.0.0.1",
+                EnabledSslProtocols = protocols,
+                CipherSuitesPolicy = suites is null ? null : new CipherSuitesPolicy(suites),
+                RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                    cert is not null && cert.GetCertHashString() == _server.Certificate.GetCertHashString(),
+            }, timeout.Token);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<(int Exit, string Output)> OpenSslAsync(string arguments)
+    {
+        var start = new ProcessStartInfo("openssl", arguments)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            Assert.Skip("The openssl command is not installed; the in-process handshake tests still run.");
+            throw;
+        }
+
+        using (process)
+        {
+            process.StandardInput.Close(); // s_client exits once stdin ends
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await process.WaitForExitAsync(timeout.Token);
+            return (process.ExitCode, new StringBuilder().Append(await stdout).Append(await stderr).ToString());
+        }
+    }
+}
