@@ -10,7 +10,8 @@ public static class AccountsEndpoints
         app.MapPost("/api/accounts", Register.HandleAsync)
             .AllowAnonymous()
             .RequireRateLimiting(RateLimitPolicies.Credentials)
-            .Accepts<Register.Request>("application/json")
+            // No .Accepts<>() here: its routing-level 415 endpoint carries no AllowAnonymous, so the fallback
+            // policy would answer an anonymous wrong content type with 401. JsonBody answers 415 itself.
             .WithTags("Accounts");
 
         var me = app.MapGroup("/api/me")
