@@ -14,6 +14,11 @@ public static class AccountsEndpoints
             // policy would answer an anonymous wrong content type with 401. JsonBody answers 415 itself.
             .WithTags("Accounts");
 
+        app.MapPost("/api/accounts/password", ChangeRequiredPassword.HandleAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("Accounts");
+
         var me = app.MapGroup("/api/me")
             .RequireAuthorization(Policies.User)
             .RequireRateLimiting(RateLimitPolicies.Authenticated)

@@ -25,6 +25,7 @@ public static class AdminEndpoints
         users.MapPost("/{id:guid}/disable", AdminUsers.DisableAsync).RequirePermission(Permissions.UsersWrite);
         users.MapPost("/{id:guid}/enable", AdminUsers.EnableAsync).RequirePermission(Permissions.UsersWrite);
         users.MapDelete("/{id:guid}", AdminUsers.DeleteAsync).RequirePermission(Permissions.UsersWrite);
+        users.MapPost("/{id:guid}/require-password-change", AdminUsers.RequirePasswordChangeAsync).RequirePermission(Permissions.UsersWrite);
         users.MapGet("/{id:guid}/sessions", AdminUsers.SessionsAsync).RequirePermission(Permissions.UsersRead);
         users.MapDelete("/{id:guid}/sessions", AdminUsers.EndSessionsAsync).RequirePermission(Permissions.UsersWrite);
         users.MapDelete("/{id:guid}/sessions/{sessionId}", AdminUsers.EndSessionAsync).RequirePermission(Permissions.UsersWrite);

@@ -42,6 +42,9 @@ public static class AdminUsers
     public static async Task<Results<NoContent, ProblemHttpResult>> EnableAsync(Guid id, UserAdministration admin, CancellationToken ct) =>
         Answer(await admin.SetDisabledAsync(id, false, ct));
 
+    public static async Task<Results<NoContent, ProblemHttpResult>> RequirePasswordChangeAsync(Guid id, UserAdministration admin, CancellationToken ct) =>
+        Answer(await admin.RequirePasswordChangeAsync(id, ct));
+
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(Guid id, UserAdministration admin, CancellationToken ct) =>
         Answer(await admin.DeleteAsync(id, ct));
 

@@ -74,6 +74,22 @@ public sealed class UserAdministration(
             }, ct);
         });
 
+    /// <summary>Ends every session; the user cannot sign in again until they choose a new password.</summary>
+    public async Task<Outcome> RequirePasswordChangeAsync(Guid id, CancellationToken ct)
+    {
+        if (await FindAsync(id) is not { } user)
+        {
+            return Outcome.NotFound;
+        }
+
+        await sessions.EndAllSessionsAsync(user, () =>
+        {
+            user.MustChangePassword = true;
+            return Task.CompletedTask;
+        }, ct);
+        return Outcome.Done;
+    }
+
     public Task<Outcome> DeleteAsync(Guid id, CancellationToken ct) =>
         GuardedAsync(id, leavesAdmin: true, async user =>
         {

@@ -133,7 +133,9 @@ public static class AccountCommands
             (admin, user) => admin.AssignRoleAsync(user.Id, user.Role!, CancellationToken.None), user => $"User '{user.UserName}' now has the role '{user.Role}'.", withRole: true);
         var revoke = UserChange(io, "revoke", "Take a role from a user.",
             (admin, user) => admin.RemoveRoleAsync(user.Id, user.Role!, CancellationToken.None), user => $"User '{user.UserName}' no longer has the role '{user.Role}'.", withRole: true);
-        foreach (var command in new[] { list, show, delete, grant, revoke })
+        var requireChange = UserChange(io, "require-password-change", "End a user's sessions; they must choose a new password before signing in again.",
+            (admin, user) => admin.RequirePasswordChangeAsync(user.Id, CancellationToken.None), user => $"User '{user.UserName}' must change their password.");
+        foreach (var command in new[] { list, show, delete, grant, revoke, requireChange })
         {
             users.Subcommands.Add(command);
         }

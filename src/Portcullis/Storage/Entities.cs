@@ -14,6 +14,9 @@ public sealed class User : IdentityUser<Guid>
     /// under, so an older token dies at once without a database read per request.
     /// </summary>
     public int SecurityEpoch { get; set; }
+
+    /// <summary>Set by an administrator: the next login must first choose a new password.</summary>
+    public bool MustChangePassword { get; set; }
 }
 
 public sealed class Role : IdentityRole<Guid>

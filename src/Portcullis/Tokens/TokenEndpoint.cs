@@ -68,6 +68,11 @@ public static partial class TokenEndpoint
             }
 
             throttle.Succeeded(request.Username);
+            if (user.MustChangePassword)
+            {
+                // Only after the right password: this reveals nothing to someone who does not know it.
+                return Reject(Errors.InvalidGrant, "The password must be changed first: POST /api/accounts/password.");
+            }
 
             var identity = await BuildUserIdentityAsync(user, users, time.GetUtcNow().ToUnixTimeSeconds());
             var principal = new ClaimsPrincipal(identity);

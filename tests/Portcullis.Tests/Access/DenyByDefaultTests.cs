@@ -17,6 +17,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
     {
         "POST /connect/token",
         "POST /api/accounts",
+        "POST /api/accounts/password",
         "GET /health/live",
         "GET /health/ready",
         "GET /test/fault",

@@ -318,3 +318,59 @@ public sealed class AdminAuthorizationTests(AdminFixture fixture) : IClassFixtur
         Assert.True(seen.Count >= 3);
     }
 }
+
+public sealed class RequirePasswordChangeTests(AdminFixture fixture) : IClassFixture<AdminFixture>
+{
+    private readonly HttpClient _http = fixture.Client;
+
+    [Fact]
+    public async Task An_admin_forces_a_password_change_sessions_end_and_login_waits_for_a_new_password()
+    {
+        var (id, name, tokens) = await _http.NewUserAsync("forced");
+        var root = await fixture.AdminTokenAsync();
+        using (var force = await _http.SendAsync(HttpMethod.Post, $"api/admin/users/{id}/require-password-change", root))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, force.StatusCode);
+        }
+
+        using (var me = await _http.GetWithTokenAsync("api/me", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
+        }
+
+        using (var login = await _http.PasswordGrantAsync(name, ClientFlows.Password))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, login.StatusCode);
+            Assert.Contains("/api/accounts/password", await login.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // A wrong password learns nothing about the flag: the ordinary failed-login answer.
+        using (var wrong = await _http.PasswordGrantAsync(name, "not the password at all 123"))
+        {
+            Assert.DoesNotContain("/api/accounts/password", await wrong.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        const string NewPassword = "a brand new and long passphrase 9182";
+        using (var badCurrent = await _http.SendAsync(HttpMethod.Post, "api/accounts/password", null,
+            new { username = name, currentPassword = "not the password at all 123", newPassword = NewPassword }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, badCurrent.StatusCode);
+        }
+
+        using (var unknown = await _http.SendAsync(HttpMethod.Post, "api/accounts/password", null,
+            new { username = ClientFlows.UniqueName("nobody"), currentPassword = "not the password at all 123", newPassword = NewPassword }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        }
+
+        using (var change = await _http.SendAsync(HttpMethod.Post, "api/accounts/password", null,
+            new { username = name, currentPassword = ClientFlows.Password, newPassword = NewPassword }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, change.StatusCode);
+        }
+
+        Assert.False(string.IsNullOrEmpty((await _http.LoginAsync(name, NewPassword)).AccessToken));
+        using var old = await _http.PasswordGrantAsync(name, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.BadRequest, old.StatusCode);
+    }
+}

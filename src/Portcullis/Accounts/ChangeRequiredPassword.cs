@@ -1,0 +1,61 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Portcullis.Hosting;
+using Portcullis.RateLimits;
+using Portcullis.Storage;
+using Portcullis.Tokens;
+
+namespace Portcullis.Accounts;
+
+/// <summary>
+/// <c>POST /api/accounts/password</c>: a user whom an administrator required to change their password, and who
+/// therefore cannot get a token, proves the current password and sets a new one. Same throttling, same equal work
+/// and the same answer for an unknown user as a login.
+/// </summary>
+public static class ChangeRequiredPassword
+{
+    public sealed record Request(string Username, string CurrentPassword, string NewPassword);
+
+    public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        HttpContext http, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
+        SessionTerminator sessions, LoginThrottle throttle)
+    {
+        var (request, problem) = await JsonBody.ReadAsync<Request>(http);
+        if (problem is not null)
+        {
+            return problem is ValidationProblem v ? v : (ProblemHttpResult)problem;
+        }
+
+        if (throttle.Check(http.Connection.RemoteIpAddress, request!.Username) is { } wait)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(statusCode: 429, title: "Too many attempts; try again later.", type: ProblemTypes.TooManyRequests);
+        }
+
+        var user = await TokenEndpoint.CheckCredentialsAsync(request.Username, request.CurrentPassword, users, hasher, passwords);
+        if (user is null)
+        {
+            throttle.Failed(request.Username);
+            return JsonBody.Invalid("currentPassword", "The username or password is incorrect.");
+        }
+
+        throttle.Succeeded(request.Username);
+        if (passwords.Validate(request.NewPassword, user.UserName) is { } error)
+        {
+            return JsonBody.Invalid("newPassword", error);
+        }
+
+        if (request.NewPassword == request.CurrentPassword)
+        {
+            return JsonBody.Invalid("newPassword", "The new password must differ from the current one.");
+        }
+
+        await sessions.EndAllSessionsAsync(user, () =>
+        {
+            user.PasswordHash = hasher.HashPassword(user, request.NewPassword);
+            user.MustChangePassword = false;
+            return users.UpdateAsync(user);
+        }, http.RequestAborted);
+        return TypedResults.NoContent();
+    }
+}
