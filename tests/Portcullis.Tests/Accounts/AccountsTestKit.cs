@@ -165,6 +165,38 @@ internal static class AccountsTestKit
         Assert.Fail($"Never answered within {bound.TotalMilliseconds} ms: {string.Join(", ", times.Select(t => t.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))} ms.");
     }
 
+    /// <summary>
+    /// Asserts that <paramref name="probe"/> takes less than <paramref name="delay"/> longer than a comparable
+    /// <paramref name="baseline"/> request measured right before it, in one of three tries. For requests that
+    /// hash a password, whose own cost on a loaded machine can pass a second: an injected delay adds to it every time.
+    /// </summary>
+    public static async Task AssertNoDelayAsync(TimeSpan delay, Func<Task<HttpResponseMessage>> baseline, Func<Task<HttpResponseMessage>> probe)
+    {
+        var seen = new List<string>();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var baseTime = await MeasureAsync(baseline);
+            var probeTime = await MeasureAsync(probe);
+            if (probeTime - baseTime < delay)
+            {
+                return;
+            }
+
+            seen.Add($"{probeTime.TotalMilliseconds:F0} vs {baseTime.TotalMilliseconds:F0}");
+        }
+
+        Assert.Fail($"The request was always at least {delay.TotalMilliseconds} ms slower than its baseline (ms): {string.Join("; ", seen)}.");
+
+        static async Task<TimeSpan> MeasureAsync(Func<Task<HttpResponseMessage>> send)
+        {
+            var watch = Stopwatch.StartNew();
+            using var response = await send();
+            await response.Content.ReadAsByteArrayAsync();
+            Assert.True((int)response.StatusCode < 500, $"Got {(int)response.StatusCode}.");
+            return watch.Elapsed;
+        }
+    }
+
     public static async Task<(T Result, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)
     {
         var watch = Stopwatch.StartNew();
