@@ -5,13 +5,14 @@ namespace Portcullis.Accounts;
 
 public static class AccountsEndpoints
 {
+    // No .Accepts(...) here: its content-type matcher answers a wrong type with a bare endpoint that has no
+    // AllowAnonymous, so the fallback policy turned register's 415 into a 401. JsonBody is the one content-type
+    // gate and answers 415 problem+json.
     public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder app)
     {
         app.MapPost("/api/accounts", Register.HandleAsync)
             .AllowAnonymous()
             .RequireRateLimiting(RateLimitPolicies.Credentials)
-            // No .Accepts<>() here: its routing-level 415 endpoint carries no AllowAnonymous, so the fallback
-            // policy would answer an anonymous wrong content type with 401. JsonBody answers 415 itself.
             .WithTags("Accounts");
 
         app.MapPost("/api/accounts/password", ChangeRequiredPassword.HandleAsync)
@@ -24,12 +25,11 @@ public static class AccountsEndpoints
             .RequireRateLimiting(RateLimitPolicies.Authenticated)
             .WithTags("Me");
         me.MapGet("/", GetMe.HandleAsync);
-        me.MapPatch("/", UpdateProfile.HandleAsync).Accepts<UpdateProfile.Request>("application/json");
+        me.MapPatch("/", UpdateProfile.HandleAsync);
         me.MapGet("/sessions", MySessions.ListAsync);
         me.MapDelete("/sessions/{id}", MySessions.EndAsync);
         me.MapPost("/password", ChangePassword.HandleAsync)
-            .RequireRateLimiting(RateLimitPolicies.Credentials)
-            .Accepts<ChangePassword.Request>("application/json");
+            .RequireRateLimiting(RateLimitPolicies.Credentials);
         me.MapPost("/logout", Logout.HandleAsync);
         me.MapPost("/logout-everywhere", Logout.EverywhereAsync);
         return app;

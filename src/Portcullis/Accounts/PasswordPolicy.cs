@@ -63,7 +63,9 @@ public sealed class PasswordPolicy(IOptions<AccountOptions> options)
         }
 
         var folded = password.Normalize(NormalizationForm.FormKC).ToLowerInvariant();
-        if (Blocklist.Value.Contains(folded))
+        // "password123456789" and "Password1234567!" are a listed word with a predictable tail (NIST's "expected
+        // values"): the list only holds the bare word, so the word is looked up without the tail too.
+        if (Blocklist.Value.Contains(folded) || Blocklist.Value.Contains(WithoutPredictableTail(folded)))
         {
             return "This password is too common or has appeared in a data breach; choose another.";
         }
@@ -82,6 +84,18 @@ public sealed class PasswordPolicy(IOptions<AccountOptions> options)
         }
 
         return null;
+    }
+
+    /// <summary>The password without trailing ASCII digits, punctuation, symbols and spaces.</summary>
+    private static string WithoutPredictableTail(string folded)
+    {
+        var end = folded.Length;
+        while (end > 0 && char.IsAscii(folded[end - 1]) && !char.IsAsciiLetter(folded[end - 1]))
+        {
+            end--;
+        }
+
+        return folded[..end];
     }
 
     internal static int BlocklistCount => Blocklist.Value.Count;

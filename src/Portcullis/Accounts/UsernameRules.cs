@@ -28,7 +28,8 @@ public static class UsernameRules
             return "A username is required.";
         }
 
-        if (!username.IsNormalized(NormalizationForm.FormC) && !IsWellFormed(username))
+        // Ill-formed UTF-16 (a lone surrogate) makes normalization throw: refuse it before anything normalizes.
+        if (!IsWellFormed(username))
         {
             return "The username contains invalid characters.";
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 
@@ -21,8 +22,13 @@ public static class JsonBody
         ReadCommentHandling = JsonCommentHandling.Disallow,
         NumberHandling = JsonNumberHandling.Strict,
         RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
+        // Missing members are found after reading (MissingMembers) so the problem can name each one; the serializer
+        // would only say "$". A value-type parameter cannot show that it was missing, so those stay required here.
+        RespectRequiredConstructorParameters = false,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { RequireValueTypeParameters } },
     };
+
+    private static readonly string[] ValueRequired = ["A value is required."];
 
     public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext http) where T : class
     {
@@ -37,8 +43,17 @@ public static class JsonBody
         try
         {
             var value = await JsonSerializer.DeserializeAsync<T>(http.Request.Body, Options, http.RequestAborted);
-            return value is null
-                ? (null, Invalid("$", "A JSON object is required."))
+            if (value is null)
+            {
+                return (null, Invalid("$", "A JSON object is required."));
+            }
+
+            var missing = MissingMembers(value);
+            return missing.Count > 0
+                ? (null, TypedResults.ValidationProblem(
+                    missing.ToDictionary(name => name, _ => ValueRequired),
+                    title: "The request is invalid.",
+                    type: ProblemTypes.Validation))
                 : (value, null);
         }
         catch (JsonException ex)
@@ -60,6 +75,27 @@ public static class JsonBody
             new Dictionary<string, string[]> { [field] = [message] },
             title: "The request is invalid.",
             type: ProblemTypes.Validation);
+
+    /// <summary>
+    /// Constructor parameters without a default whose value is still null: they were absent (an explicit null for a
+    /// non-nullable parameter is already refused by <see cref="JsonSerializerOptions.RespectNullableAnnotations"/>).
+    /// </summary>
+    private static List<string> MissingMembers<T>(T value) where T : class =>
+        [.. Options.GetTypeInfo(typeof(T)).Properties
+            .Where(p => p.AssociatedParameter is { HasDefaultValue: false, IsNullable: false } && p.Get?.Invoke(value) is null)
+            .Select(p => p.Name)];
+
+    private static void RequireValueTypeParameters(JsonTypeInfo type)
+    {
+        foreach (var property in type.Properties)
+        {
+            if (property.AssociatedParameter is { HasDefaultValue: false } parameter
+                && parameter.ParameterType.IsValueType && Nullable.GetUnderlyingType(parameter.ParameterType) is null)
+            {
+                property.IsRequired = true;
+            }
+        }
+    }
 
     private static bool IsJson(string? contentType) =>
         MediaTypeHeaderValue.TryParse(contentType, out var media)
