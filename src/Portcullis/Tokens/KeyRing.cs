@@ -95,7 +95,17 @@ public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<Tok
         SymmetricSecurityKey? encryption = null;
         foreach (var row in usable)
         {
-            var secret = _protector.Unprotect(Convert.FromBase64String(row.ProtectedKey));
+            byte[] secret;
+            try
+            {
+                secret = _protector.Unprotect(Convert.FromBase64String(row.ProtectedKey));
+            }
+            catch (CryptographicException)
+            {
+                throw new Hosting.StartupException(
+                    $"Token key '{row.KeyId}' cannot be decrypted: the Data Protection key ring in the database is missing or belongs to another installation. Restore the whole database, or run 'portcullis keys rotate' (tokens already issued stop working).");
+            }
+
             if (row.Use == SigningUse)
             {
                 var ecdsa = ECDsa.Create();
