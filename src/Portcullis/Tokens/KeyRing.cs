@@ -103,7 +103,7 @@ public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<Tok
             catch (CryptographicException)
             {
                 throw new Hosting.StartupException(
-                    $"Token key '{row.KeyId}' cannot be decrypted: the Data Protection key ring in the database is missing or belongs to another installation. Restore the whole database, or run 'portcullis keys rotate' (tokens already issued stop working).");
+                    $"Token key '{row.KeyId}' cannot be decrypted: the Data Protection key ring in the database is missing or belongs to another installation. Restore the whole database together: the Data Protection keys live in it too.");
             }
 
             if (row.Use == SigningUse)
