@@ -91,6 +91,11 @@ public static partial class PortcullisHost
         services.AddSingleton<PasswordPolicy>();
         services.AddScoped<AccountCreator>();
         services.AddScoped<SessionTerminator>();
+        services.AddHttpContextAccessor();
+        services.AddScoped<Audit.AuditLog>();
+        services.AddOptionsWithValidateOnStart<Audit.AuditOptions>().BindConfiguration(Audit.AuditOptions.Section);
+        services.AddSingleton<Audit.AuditSealer>();
+        services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditSealer>());
         services.AddScoped<Admin.UserAdministration>();
         services.AddScoped<Admin.RoleAdministration>();
         services.AddScoped<Admin.ClientAdministration>();
@@ -223,8 +228,8 @@ public static partial class PortcullisHost
     {
         var health = app.MapGroup("/health").AllowAnonymous().RequireRateLimiting(RateLimitPolicies.Anonymous).WithTags("Health");
         health.MapGet("/live", () => TypedResults.Ok(new HealthStatus("ok")));
-        health.MapGet("/ready", async Task<IResult> (PortcullisDb db, CancellationToken ct) =>
-            await db.Database.CanConnectAsync(ct)
+        health.MapGet("/ready", async Task<IResult> (PortcullisDb db, Audit.AuditSealer audit, CancellationToken ct) =>
+            !audit.LastSealFailed && await db.Database.CanConnectAsync(ct)
                 ? TypedResults.Ok(new HealthStatus("ok"))
                 : TypedResults.Json(new HealthStatus("unavailable"), statusCode: 503));
     }

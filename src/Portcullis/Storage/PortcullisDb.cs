@@ -14,6 +14,10 @@ public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
 
     public DbSet<Revocation> Revocations => Set<Revocation>();
 
+    public DbSet<Audit.AuditEvent> AuditEvents => Set<Audit.AuditEvent>();
+
+    public DbSet<Audit.AuditSeal> AuditSeals => Set<Audit.AuditSeal>();
+
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
         // SQLite cannot compare or order DateTimeOffset columns; stored as UTC ticks they sort and compare exactly.
@@ -45,6 +49,31 @@ public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
             key.Property(k => k.KeyId).HasMaxLength(64);
             key.Property(k => k.Algorithm).HasMaxLength(16);
             key.HasIndex(k => k.KeyId).IsUnique();
+        });
+
+        builder.Entity<Audit.AuditEvent>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(64);
+            e.Property(x => x.Outcome).HasMaxLength(16);
+            e.Property(x => x.Actor).HasMaxLength(200);
+            e.Property(x => x.ClientIp).HasMaxLength(64);
+            e.Property(x => x.Target).HasMaxLength(200);
+            e.Property(x => x.TraceId).HasMaxLength(64);
+            e.Property(x => x.Details).HasMaxLength(1024);
+            // Query by actor or type, newest first; by time range.
+            e.HasIndex(x => new { x.Actor, x.Id });
+            e.HasIndex(x => new { x.Name, x.Id });
+            e.HasIndex(x => x.Timestamp);
+        });
+
+        builder.Entity<Audit.AuditSeal>(s =>
+        {
+            s.HasKey(x => x.Sequence);
+            s.Property(x => x.Sequence).ValueGeneratedNever();
+            s.Property(x => x.PreviousHash).HasMaxLength(64);
+            s.Property(x => x.Hash).HasMaxLength(64);
+            s.HasIndex(x => x.EventId).IsUnique();
         });
 
         builder.Entity<Revocation>(r =>

@@ -1,0 +1,70 @@
+namespace Portcullis.Audit;
+
+/// <summary>
+/// The audit catalogue: stable numeric ids in ranges per area, and names from the OWASP logging vocabulary where
+/// one exists. Listed in docs/audit-events.md (a test keeps the two equal). Ids are never reused.
+/// </summary>
+public static class AuditEvents
+{
+    public sealed record Definition(int Id, string Name, string Description);
+
+    // 1000-1999 authentication
+    public static readonly Definition LoginSucceeded = new(1001, "authn_login_success", "A password login succeeded.");
+    public static readonly Definition LoginFailed = new(1002, "authn_login_fail", "A password login failed (unknown user, wrong password or disabled account: one answer).");
+    public static readonly Definition LoginThrottled = new(1003, "authn_login_fail_max", "A login was refused by the per-account or per-IP throttle.");
+    public static readonly Definition LoginInvalidInput = new(1004, "input_validation_fail", "A credential endpoint refused malformed input.");
+
+    // 2000-2999 tokens and sessions
+    public static readonly Definition TokenIssued = new(2001, "authn_token_created", "Tokens were issued by the password or client-credentials grant.");
+    public static readonly Definition TokenRefreshed = new(2002, "authn_token_refreshed", "A refresh token was redeemed for a new pair.");
+    public static readonly Definition TokenRevoked = new(2003, "authn_token_revoked", "A token or session was revoked (RFC 7009 or logout).");
+    public static readonly Definition TokenReuse = new(2004, "authn_token_reuse", "A redeemed refresh token was presented again; its session was ended.");
+    public static readonly Definition LoggedOutEverywhere = new(2005, "session_end_all", "A user ended all of their sessions.");
+
+    // 3000-3999 accounts
+    public static readonly Definition Registered = new(3001, "user_created", "An account registered itself.");
+    public static readonly Definition PasswordChanged = new(3002, "authn_password_change", "A user changed their password.");
+    public static readonly Definition PasswordChangeFailed = new(3003, "authn_password_change_fail", "A password change was refused (wrong current password).");
+    public static readonly Definition ProfileChanged = new(3004, "user_updated", "A user changed their own profile.");
+
+    // 4000-4999 administration
+    public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
+    public static readonly Definition UserDisabled = new(4002, "user_disabled", "A user was disabled.");
+    public static readonly Definition UserEnabled = new(4003, "user_enabled", "A user was enabled.");
+    public static readonly Definition UserDeleted = new(4004, "user_deleted", "A user was deleted.");
+    public static readonly Definition RoleAssigned = new(4005, "authz_change", "A role was given to a user.");
+    public static readonly Definition RoleRemoved = new(4006, "authz_change_revoke", "A role was taken from a user.");
+    public static readonly Definition SessionsEndedByAdmin = new(4007, "session_end_by_admin", "An operator ended a user's sessions.");
+    public static readonly Definition PasswordChangeRequired = new(4008, "authn_password_change_required", "An operator required a user to change their password.");
+    public static readonly Definition RoleCreated = new(4101, "role_created", "A custom role was created.");
+    public static readonly Definition RoleUpdated = new(4102, "role_updated", "A custom role's permissions changed.");
+    public static readonly Definition RoleDeleted = new(4103, "role_deleted", "A custom role was deleted.");
+    public static readonly Definition ClientCreated = new(4201, "client_created", "An OAuth client was created.");
+    public static readonly Definition ClientDeleted = new(4202, "client_deleted", "An OAuth client was deleted.");
+    public static readonly Definition ClientSecretRotated = new(4203, "client_secret_rotated", "A client's secret was replaced.");
+    public static readonly Definition KeyRotated = new(4301, "key_rotated", "The token signing key was rotated.");
+
+    // 5000-5999 authorization
+    public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires.");
+
+    // 9000-9999 the audit trail itself
+    public static readonly Definition AuditPruned = new(9001, "audit_pruned", "Old audit events were removed by the retention command.");
+
+    public static readonly IReadOnlyList<Definition> All =
+    [
+        LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput,
+        TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere,
+        Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged,
+        UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
+        RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated,
+        AccessDenied,
+        AuditPruned,
+    ];
+}
+
+public static class AuditOutcomes
+{
+    public const string Success = "success";
+    public const string Failure = "failure";
+    public const string Denied = "denied";
+}
