@@ -279,6 +279,11 @@ allow = re.compile(sys.argv[2])
 print(" ".join(f'/{r["input"]["FUZZ"]}={r["status"]}' for r in results if not allow.search(r["input"]["FUZZ"])))
 PY
   }
+  # ffuf copies the request headers (the bearer token) into its JSON "config": keep only the results.
+  for f in "$out/ffuf-auth.json" "$out/ffuf-auth-all.json"; do
+    python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));json.dump({"results":[{k:r.get(k) for k in ("input","status","length","url")} for r in d.get("results") or []]},open(sys.argv[1],"w"))' "$f" 2>/dev/null || rm -f "$f"
+  done
+  rm -f "$work/ffuf-auth.req"
   control=$(hits "$out/ffuf-control.json"); anon=$(hits "$out/ffuf-anon.json"); auth=$(hits "$out/ffuf-auth.json")
   answered=$(python3 -c 'import json,sys;print(len(json.load(open(sys.argv[1])).get("results") or []))' "$out/ffuf-auth-all.json" 2>/dev/null || echo 0)
   words=$(grep -c . "$wl")
