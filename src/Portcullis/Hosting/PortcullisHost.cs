@@ -126,6 +126,13 @@ public static partial class PortcullisHost
             context.ProblemDetails.Detail = status >= 500 ? null : context.ProblemDetails.Detail;
             context.ProblemDetails.Extensions.Remove("exception");
         });
+        services.Configure<ExceptionHandlerOptions>(handler =>
+        {
+            // A client fault found while reading the request (a body arriving too slowly: 408, a bad framing: 400)
+            // is the client's 4xx, not a 500, and no error with a stack trace is logged for it.
+            handler.StatusCodeSelector = ex => ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError;
+            handler.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+        });
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.AllowDuplicateProperties = false;
