@@ -91,6 +91,19 @@ public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddleware
     {
         if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<PermissionRequirement>().FirstOrDefault() is { } missing)
         {
+            try
+            {
+                var endpoint = context.GetEndpoint() as RouteEndpoint;
+                await context.RequestServices.GetRequiredService<Audit.AuditLog>().WriteAsync(
+                    Audit.AuditEvents.AccessDenied, Audit.AuditOutcomes.Denied, endpoint?.RoutePattern.RawText,
+                    new { method = context.Request.Method, missingPermission = missing.Permission }, context.RequestAborted);
+            }
+#pragma warning disable CA1031 // A failing audit store must not change the decision: the 403 stands.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
             await Results.Problem(
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "You do not have the permission this requires.",

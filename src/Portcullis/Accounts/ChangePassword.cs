@@ -17,7 +17,7 @@ public static class ChangePassword
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
         HttpContext http, ClaimsPrincipal caller, UserManager<User> users, Argon2PasswordHasher hasher,
-        PasswordPolicy passwords, SessionTerminator sessions)
+        PasswordPolicy passwords, SessionTerminator sessions, Audit.AuditLog audit)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -32,6 +32,7 @@ public static class ChangePassword
 
         if (passwords.IsOverLong(request!.CurrentPassword) || !await users.CheckPasswordAsync(user, request.CurrentPassword))
         {
+            await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, $"user:{user.Id}", ct: http.RequestAborted);
             return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
         }
 
@@ -40,6 +41,7 @@ public static class ChangePassword
             return JsonBody.Invalid("newPassword", error);
         }
 
+        audit.Record(Audit.AuditEvents.PasswordChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { sessionsEnded = "all" });
         await sessions.EndAllSessionsAsync(user, () =>
         {
             user.PasswordHash = hasher.HashPassword(user, request.NewPassword);

@@ -18,7 +18,7 @@ public static class ChangeRequiredPassword
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
         HttpContext http, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
-        SessionTerminator sessions, LoginThrottle throttle)
+        SessionTerminator sessions, LoginThrottle throttle, Audit.AuditLog audit)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -36,6 +36,7 @@ public static class ChangeRequiredPassword
         if (user is null)
         {
             throttle.Failed(request.Username);
+            await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, Audit.AuditLog.MaskName(request.Username), ct: http.RequestAborted);
             return JsonBody.Invalid("currentPassword", "The username or password is incorrect.");
         }
 
@@ -50,6 +51,7 @@ public static class ChangeRequiredPassword
             return JsonBody.Invalid("newPassword", "The new password must differ from the current one.");
         }
 
+        audit.Record(Audit.AuditEvents.PasswordChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { required = true }, actor: $"user:{user.Id}");
         await sessions.EndAllSessionsAsync(user, () =>
         {
             user.PasswordHash = hasher.HashPassword(user, request.NewPassword);

@@ -13,20 +13,22 @@ namespace Portcullis.Accounts;
 /// </summary>
 public static class Logout
 {
-    public static async Task<NoContent> HandleAsync(ClaimsPrincipal caller, SessionTerminator sessions, HttpContext http)
+    public static async Task<NoContent> HandleAsync(ClaimsPrincipal caller, SessionTerminator sessions, Audit.AuditLog audit, HttpContext http)
     {
+        audit.Record(Audit.AuditEvents.TokenRevoked, Audit.AuditOutcomes.Success, $"session:{caller.FindFirstValue(PortcullisClaims.SessionId)}", new { via = "logout" });
         await sessions.EndSessionAsync(caller.FindFirstValue(PortcullisClaims.SessionId), caller.FindFirstValue(Claims.JwtId), http.RequestAborted);
         return TypedResults.NoContent();
     }
 
     public static async Task<Results<NoContent, NotFound>> EverywhereAsync(
-        ClaimsPrincipal caller, UserManager<User> users, SessionTerminator sessions, HttpContext http)
+        ClaimsPrincipal caller, UserManager<User> users, SessionTerminator sessions, Audit.AuditLog audit, HttpContext http)
     {
         if (caller.UserId() is not { } id || await users.FindByIdAsync(id.ToString()) is not { } user)
         {
             return TypedResults.NotFound();
         }
 
+        audit.Record(Audit.AuditEvents.LoggedOutEverywhere, Audit.AuditOutcomes.Success, $"user:{user.Id}");
         await sessions.EndAllSessionsAsync(user, change: null, http.RequestAborted);
         return TypedResults.NoContent();
     }

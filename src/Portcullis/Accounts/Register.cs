@@ -45,7 +45,7 @@ public static partial class Register
 }
 
 /// <summary>Creates accounts for registration and the CLI, with the same rules for both.</summary>
-public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> users, PasswordPolicy passwords, TimeProvider time)
+public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> users, PasswordPolicy passwords, TimeProvider time, Audit.AuditLog audit, IHttpContextAccessor http)
 {
     public sealed class Outcome
     {
@@ -112,6 +112,9 @@ public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> us
             return new Outcome { Errors = new() { ["$"] = ["The account could not be created."] } };
         }
 
+        // Self-registration from the API, or an operator on the CLI: the event commits with the roles.
+        audit.Record(http.HttpContext is null ? Audit.AuditEvents.UserCreatedByAdmin : Audit.AuditEvents.Registered,
+            Audit.AuditOutcomes.Success, $"user:{user.Id}", new { roles });
         var withRoles = await users.AddToRolesAsync(user, roles);
         if (!withRoles.Succeeded)
         {

@@ -16,7 +16,7 @@ public static class UpdateProfile
     public sealed record Request(string Email, string CurrentPassword);
 
     public static async Task<Results<Ok<GetMe.Response>, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
-        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords)
+        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords, Audit.AuditLog audit)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -39,6 +39,7 @@ public static class UpdateProfile
             return JsonBody.Invalid("email", emailError);
         }
 
+        audit.Record(Audit.AuditEvents.ProfileChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { changed = "email" });
         var result = await users.SetEmailAsync(user, request.Email);
         if (!result.Succeeded)
         {

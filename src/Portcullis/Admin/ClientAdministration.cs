@@ -10,7 +10,8 @@ namespace Portcullis.Admin;
 /// Confidential OAuth clients for the client-credentials grant. Secrets are 256-bit random, shown once, and
 /// stored only as OpenIddict's hash. Scopes are created in the scope store on first use.
 /// </summary>
-public sealed class ClientAdministration(IOpenIddictApplicationManager applications, IOpenIddictScopeManager scopes)
+public sealed class ClientAdministration(
+    IOpenIddictApplicationManager applications, IOpenIddictScopeManager scopes, Audit.AuditLog audit, Storage.PortcullisDb db)
 {
     public sealed record ClientView(string ClientId, string? Name, string? Type, IReadOnlyList<string> Scopes, IReadOnlyList<string> GrantTypes);
 
@@ -58,6 +59,8 @@ public sealed class ClientAdministration(IOpenIddictApplicationManager applicati
             descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
         }
 
+        // OpenIddict saves the client; the event is staged first so that save carries it.
+        audit.Record(Audit.AuditEvents.ClientCreated, Audit.AuditOutcomes.Success, $"client:{clientId}", new { name, scopes = requestedScopes });
         await applications.CreateAsync(descriptor, ct);
         return new ClientSecret(clientId, secret);
     }
@@ -75,7 +78,9 @@ public sealed class ClientAdministration(IOpenIddictApplicationManager applicati
             return null;
         }
 
+        audit.Record(Audit.AuditEvents.ClientDeleted, Audit.AuditOutcomes.Success, $"client:{clientId}");
         await applications.DeleteAsync(application, ct);
+        await db.SaveChangesAsync(ct);
         return true;
     }
 
@@ -92,6 +97,7 @@ public sealed class ClientAdministration(IOpenIddictApplicationManager applicati
         await applications.PopulateAsync(descriptor, application, ct);
         var secret = NewSecret();
         descriptor.ClientSecret = secret;
+        audit.Record(Audit.AuditEvents.ClientSecretRotated, Audit.AuditOutcomes.Success, $"client:{clientId}");
         await applications.UpdateAsync(application, descriptor, ct);
         return new ClientSecret(clientId, secret);
     }

@@ -12,7 +12,7 @@ namespace Portcullis.Admin;
 /// Roles are named sets of catalogue permissions. <c>admin</c> (every permission) and <c>user</c> (self-service
 /// only) are built in and cannot be changed or deleted. A change takes effect on every holder's next request.
 /// </summary>
-public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role> roles, RevocationState revocations)
+public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role> roles, RevocationState revocations, Audit.AuditLog audit)
 {
     public enum Outcome { Done, NotFound, Exists, BuiltIn, InUse }
 
@@ -64,6 +64,7 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var role = new Role { Id = Guid.NewGuid(), Name = name };
+        audit.Record(Audit.AuditEvents.RoleCreated, Audit.AuditOutcomes.Success, $"role:{name}", new { permissions });
         Check(await roles.CreateAsync(role));
         foreach (var permission in permissions.Distinct(StringComparer.Ordinal))
         {
@@ -87,6 +88,7 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
         }
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
+        audit.Record(Audit.AuditEvents.RoleUpdated, Audit.AuditOutcomes.Success, $"role:{name}", new { permissions });
         var current = (await roles.GetClaimsAsync(role)).Where(c => c.Type == RolePermissions.PermissionClaim).ToList();
         foreach (var claim in current.Where(c => !permissions.Contains(c.Value)))
         {
@@ -115,6 +117,7 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
         }
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
+        audit.Record(Audit.AuditEvents.RoleDeleted, Audit.AuditOutcomes.Success, $"role:{name}");
         var holders = await db.UserRoles.Where(ur => ur.RoleId == role.Id).Select(ur => ur.UserId).ToListAsync(ct);
         Check(await roles.DeleteAsync(role));
         foreach (var holder in holders)

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using Portcullis.Access;
 using Portcullis.Accounts;
+using Portcullis.Audit;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 
@@ -15,7 +16,7 @@ namespace Portcullis.Admin;
 /// </summary>
 public sealed class UserAdministration(
     PortcullisDb db, UserManager<User> users, SessionTerminator sessions, RevocationState revocations,
-    IOpenIddictAuthorizationManager authorizations)
+    IOpenIddictAuthorizationManager authorizations, AuditLog audit)
 {
     // Last-admin checks and the change they guard must not interleave (two admins demoting each other).
     private static readonly SemaphoreSlim AdminChanges = new(1, 1);
@@ -67,6 +68,7 @@ public sealed class UserAdministration(
     public Task<Outcome> SetDisabledAsync(Guid id, bool disabled, CancellationToken ct) =>
         GuardedAsync(id, leavesAdmin: disabled, async user =>
         {
+            audit.Record(disabled ? AuditEvents.UserDisabled : AuditEvents.UserEnabled, AuditOutcomes.Success, $"user:{user.Id}");
             await sessions.EndAllSessionsAsync(user, () =>
             {
                 user.IsDisabled = disabled;
@@ -82,6 +84,7 @@ public sealed class UserAdministration(
             return Outcome.NotFound;
         }
 
+        audit.Record(AuditEvents.PasswordChangeRequired, AuditOutcomes.Success, $"user:{user.Id}");
         await sessions.EndAllSessionsAsync(user, () =>
         {
             user.MustChangePassword = true;
@@ -93,6 +96,7 @@ public sealed class UserAdministration(
     public Task<Outcome> DeleteAsync(Guid id, CancellationToken ct) =>
         GuardedAsync(id, leavesAdmin: true, async user =>
         {
+            audit.Record(AuditEvents.UserDeleted, AuditOutcomes.Success, $"user:{user.Id}", new { username = user.UserName });
             // Sessions and live tokens die first (same transaction), then the account goes.
             await sessions.EndAllSessionsAsync(user, async () =>
             {
@@ -111,6 +115,7 @@ public sealed class UserAdministration(
             return Outcome.NotFound;
         }
 
+        audit.Record(AuditEvents.SessionsEndedByAdmin, AuditOutcomes.Success, $"user:{user.Id}", new { sessions = "all" });
         await sessions.EndAllSessionsAsync(user, change: null, ct);
         return Outcome.Done;
     }
@@ -126,6 +131,7 @@ public sealed class UserAdministration(
         {
             if (!await users.IsInRoleAsync(user, role))
             {
+                audit.Record(AuditEvents.RoleAssigned, AuditOutcomes.Success, $"user:{user.Id}", new { role });
                 Check(await users.AddToRoleAsync(user, role));
             }
 
@@ -144,6 +150,7 @@ public sealed class UserAdministration(
         {
             if (await users.IsInRoleAsync(user, role))
             {
+                audit.Record(AuditEvents.RoleRemoved, AuditOutcomes.Success, $"user:{user.Id}", new { role });
                 Check(await users.RemoveFromRoleAsync(user, role));
             }
 
@@ -178,6 +185,7 @@ public sealed class UserAdministration(
             return Outcome.NotFound;
         }
 
+        audit.Record(AuditEvents.SessionsEndedByAdmin, AuditOutcomes.Success, $"session:{sessionId}", new { user = userId });
         await sessions.EndSessionAsync(sessionId, accessTokenId: null, ct);
         return Outcome.Done;
     }

@@ -27,7 +27,7 @@ public sealed class AuditLog(PortcullisDb db, IHttpContextAccessor http, TimePro
             EventId = definition.Id,
             Name = definition.Name,
             Outcome = outcome,
-            Actor = Cap(actor ?? ActorOf(context?.User))!,
+            Actor = Cap(actor ?? (context is null ? "operator" : ActorOf(context.User)))!,
             ClientIp = context?.Connection.RemoteIpAddress?.ToString(),
             Target = Cap(target),
             TraceId = Activity.Current?.TraceId.ToString() ?? context?.TraceIdentifier,

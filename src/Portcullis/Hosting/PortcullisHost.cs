@@ -212,6 +212,7 @@ public static partial class PortcullisHost
         app.MapTokenEndpoint();
         app.MapAccounts();
         app.MapAdmin();
+        Audit.AuditQuery.MapAudit(app);
         app.MapHealth();
         // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
         app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);

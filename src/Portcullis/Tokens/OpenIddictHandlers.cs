@@ -1,6 +1,7 @@
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using Portcullis.Accounts;
+using Portcullis.Audit;
 using Portcullis.Storage;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
@@ -11,7 +12,7 @@ namespace Portcullis.Tokens;
 /// RFC 7009 revocation of a refresh token ends its whole session (the OpenIddict authorization and every token of
 /// it), and the session's access tokens stop working at once. Revoking an access token denylists its <c>jti</c>.
 /// </summary>
-public sealed class RevokeSessionWithToken(SessionTerminator sessions) : IOpenIddictServerHandler<HandleRevocationRequestContext>
+public sealed class RevokeSessionWithToken(SessionTerminator sessions, AuditLog audit) : IOpenIddictServerHandler<HandleRevocationRequestContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<HandleRevocationRequestContext>()
@@ -29,6 +30,9 @@ public sealed class RevokeSessionWithToken(SessionTerminator sessions) : IOpenId
         }
 
         var jti = principal.GetTokenType() == TokenTypeIdentifiers.AccessToken ? principal.GetClaim(Claims.JwtId) : null;
+        audit.Record(AuditEvents.TokenRevoked, AuditOutcomes.Success, $"session:{principal.GetAuthorizationId()}",
+            new { via = "revocation_endpoint", tokenType = principal.GetTokenType(), client = context.Request.ClientId },
+            actor: principal.GetClaim(Claims.Subject) is { } sub ? $"user:{sub}" : null);
         await sessions.EndSessionAsync(principal.GetAuthorizationId(), jti, context.CancellationToken);
     }
 }
@@ -41,7 +45,7 @@ public sealed class RevokeSessionWithToken(SessionTerminator sessions) : IOpenId
 /// (handlers after a rejection do not run).
 /// </summary>
 public sealed partial class EndSessionOnRefreshTokenReuse(
-    IOpenIddictTokenManager tokens, SessionTerminator sessions, ILogger<EndSessionOnRefreshTokenReuse> logger)
+    IOpenIddictTokenManager tokens, SessionTerminator sessions, AuditLog audit, ILogger<EndSessionOnRefreshTokenReuse> logger)
     : IOpenIddictServerHandler<ValidateTokenContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
@@ -70,6 +74,8 @@ public sealed partial class EndSessionOnRefreshTokenReuse(
 
         var sessionId = principal.GetAuthorizationId() ?? await tokens.GetAuthorizationIdAsync(entry, context.CancellationToken);
         LogTokenReuse(logger, principal.GetClaim(Claims.Subject), sessionId);
+        audit.Record(AuditEvents.TokenReuse, AuditOutcomes.Denied, $"session:{sessionId}",
+            new { user = principal.GetClaim(Claims.Subject) }, actor: "anonymous");
         await sessions.EndSessionAsync(sessionId, accessTokenId: null, context.CancellationToken);
     }
 

@@ -8,6 +8,7 @@ using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using Portcullis.Accounts;
+using Portcullis.Audit;
 using Portcullis.Hosting;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
@@ -37,6 +38,7 @@ public static partial class TokenEndpoint
         IOptions<TokensOptions> options,
         TimeProvider time,
         LoginThrottle throttle,
+        AuditLog audit,
         ILogger<TokenRequestLog> logger)
     {
         var request = http.GetOpenIddictServerRequest()
@@ -56,6 +58,7 @@ public static partial class TokenEndpoint
             if (throttle.Check(http.Connection.RemoteIpAddress, request.Username) is { } wait)
             {
                 LogLoginThrottled(logger);
+                await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, AuditLog.MaskName(request.Username), ct: ct);
                 return TooManyAttempts(http, wait);
             }
 
@@ -64,12 +67,17 @@ public static partial class TokenEndpoint
             {
                 throttle.Failed(request.Username);
                 LogLoginFailed(logger);
+                // The account, if the name exists; otherwise only a mask (the "name" may be a mistyped password).
+                var known = request.Username is { Length: <= 256 } name && UsernameRules.Validate(name) is null ? await users.FindByNameAsync(name) : null;
+                await audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure,
+                    known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", new { client = request.ClientId }, ct);
                 return Reject(Errors.InvalidGrant, LoginFailed);
             }
 
             throttle.Succeeded(request.Username);
             if (user.MustChangePassword)
             {
+                await audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { client = request.ClientId, reason = "password_change_required" }, ct);
                 // Only after the right password: this reveals nothing to someone who does not know it.
                 return Reject(Errors.InvalidGrant, "The password must be changed first: POST /api/accounts/password.");
             }
@@ -88,6 +96,8 @@ public static partial class TokenEndpoint
             identity.SetClaim(PortcullisClaims.SessionId, sessionId);
             SetDestinations(principal);
             LogLoginSucceeded(logger, user.Id);
+            audit.Record(AuditEvents.LoginSucceeded, AuditOutcomes.Success, $"user:{user.Id}",
+                new { client = request.ClientId, session = sessionId, scopes = principal.GetScopes() }, actor: $"user:{user.Id}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 
@@ -121,6 +131,7 @@ public static partial class TokenEndpoint
             principal.SetResources(old.GetResources());
             principal.SetAuthorizationId(old.GetAuthorizationId());
             SetDestinations(principal);
+            audit.Record(AuditEvents.TokenRefreshed, AuditOutcomes.Success, $"session:{sessionId}", new { client = request.ClientId }, actor: $"user:{user.Id}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 
@@ -133,6 +144,8 @@ public static partial class TokenEndpoint
             principal.SetScopes(request.GetScopes());
             principal.SetResources(options.Value.Audience);
             SetDestinations(principal);
+            audit.Record(AuditEvents.TokenIssued, AuditOutcomes.Success, $"client:{request.ClientId}",
+                new { grant = "client_credentials", scopes = principal.GetScopes() }, actor: $"client:{request.ClientId}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 

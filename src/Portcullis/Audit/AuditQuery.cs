@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Portcullis.Access;
+using Portcullis.Admin;
+using Portcullis.Hosting;
+using Portcullis.RateLimits;
+using Portcullis.Storage;
+
+namespace Portcullis.Audit;
+
+/// <summary>
+/// <c>GET /api/admin/audit</c> (newest first, cursor-paged) and <c>GET /api/admin/audit/export</c> (NDJSON,
+/// streamed), both with permission <c>audit:read</c>. There is no route that changes or deletes an event.
+/// </summary>
+public static class AuditQuery
+{
+    public const int MaxPageSize = 500;
+
+    public sealed record Filter(string? Actor, string? Type, string? Outcome, DateTimeOffset? From, DateTimeOffset? To);
+
+    public sealed record Item(long Id, DateTimeOffset Timestamp, int EventId, string Name, string Outcome, string Actor,
+        string? ClientIp, string? Target, string? TraceId, JsonElement? Details, long? Sequence);
+
+    public sealed record Page(IReadOnlyList<Item> Items, string? Next);
+
+    public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)
+    {
+        var audit = app.MapGroup("/api/admin/audit")
+            .RequireRateLimiting(RateLimitPolicies.Authenticated)
+            .WithTags("Audit");
+        audit.MapGet("/", ListAsync).RequirePermission(Permissions.AuditRead);
+        audit.MapGet("/export", Export).RequirePermission(Permissions.AuditRead);
+        return app;
+    }
+
+    public static async Task<Results<Ok<Page>, ValidationProblem>> ListAsync(
+        PortcullisDb db, string? actor, string? type, string? outcome, DateTimeOffset? from, DateTimeOffset? to, string? cursor, int? limit, CancellationToken ct)
+    {
+        var size = limit ?? 50;
+        if (size is < 1 or > MaxPageSize)
+        {
+            return JsonBody.Invalid("limit", $"The page size is 1 to {MaxPageSize}.");
+        }
+
+        long? before = null;
+        if (cursor is not null)
+        {
+            if (!long.TryParse(cursor, System.Globalization.CultureInfo.InvariantCulture, out var id) || id < 1)
+            {
+                return JsonBody.Invalid("cursor", "The cursor is not valid.");
+            }
+
+            before = id;
+        }
+
+        var rows = await Query(db, new Filter(actor, type, outcome, from, to), before).Take(size + 1).ToListAsync(ct);
+        var items = rows.Take(size).Select(ToItem).ToList();
+        return TypedResults.Ok(new Page(items, rows.Count > size ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
+    }
+
+    public static IResult Export(PortcullisDb db, string? actor, string? type, string? outcome, DateTimeOffset? from, DateTimeOffset? to, CancellationToken ct) =>
+        Results.Stream(async stream =>
+        {
+            await foreach (var line in ExportLinesAsync(db, new Filter(actor, type, outcome, from, to), ct))
+            {
+                await stream.WriteAsync(line, ct);
+            }
+        }, "application/x-ndjson");
+
+    /// <summary>Oldest first, one JSON object per line, read in batches so memory stays flat.</summary>
+    public static async IAsyncEnumerable<byte[]> ExportLinesAsync(PortcullisDb db, Filter filter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        long after = 0;
+        while (true)
+        {
+            var batch = await Query(db, filter, null).Where(e => e.Id > after).OrderBy(e => e.Id).Take(1000).ToListAsync(ct);
+            foreach (var e in batch)
+            {
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(ToItem(e), JsonOptions);
+                yield return [.. bytes, (byte)'\n'];
+            }
+
+            if (batch.Count < 1000)
+            {
+                yield break;
+            }
+
+            after = batch[^1].Id;
+        }
+    }
+
+    private static IQueryable<AuditEvent> Query(PortcullisDb db, Filter f, long? before)
+    {
+        var q = db.AuditEvents.AsNoTracking();
+        if (!string.IsNullOrEmpty(f.Actor))
+        {
+            q = q.Where(e => e.Actor == f.Actor);
+        }
+
+        if (!string.IsNullOrEmpty(f.Type))
+        {
+            q = int.TryParse(f.Type, System.Globalization.CultureInfo.InvariantCulture, out var id) ? q.Where(e => e.EventId == id) : q.Where(e => e.Name == f.Type);
+        }
+
+        if (!string.IsNullOrEmpty(f.Outcome))
+        {
+            q = q.Where(e => e.Outcome == f.Outcome);
+        }
+
+        if (f.From is { } from)
+        {
+            q = q.Where(e => e.Timestamp >= from);
+        }
+
+        if (f.To is { } to)
+        {
+            q = q.Where(e => e.Timestamp < to);
+        }
+
+        if (before is { } b)
+        {
+            q = q.Where(e => e.Id < b);
+        }
+
+        return q.OrderByDescending(e => e.Id);
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    private static Item ToItem(AuditEvent e) => new(e.Id, e.Timestamp, e.EventId, e.Name, e.Outcome, e.Actor, e.ClientIp, e.Target, e.TraceId,
+        e.Details is null ? null : JsonDocument.Parse(e.Details).RootElement.Clone(), null);
+}
