@@ -15,6 +15,7 @@ public static class Permissions
     public const string KeysRead = "keys:read";
     public const string KeysRotate = "keys:rotate";
     public const string AuditRead = "audit:read";
+    public const string MetricsRead = "metrics:read";
 
     public static readonly IReadOnlyDictionary<string, string> All = new Dictionary<string, string>(StringComparer.Ordinal)
     {
@@ -27,6 +28,7 @@ public static class Permissions
         [KeysRead] = "List token signing keys (public parts only).",
         [KeysRotate] = "Rotate the token signing key.",
         [AuditRead] = "Read and export the audit trail.",
+        [MetricsRead] = "Scrape the Prometheus metrics at /metrics.",
     };
 
     public static bool IsKnown(string permission) => All.ContainsKey(permission);

@@ -91,6 +91,7 @@ public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddleware
     {
         if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<PermissionRequirement>().FirstOrDefault() is { } missing)
         {
+            context.RequestServices.GetRequiredService<PortcullisMetrics>().AuthorizationDenials.Add(1);
             try
             {
                 var endpoint = context.GetEndpoint() as RouteEndpoint;
@@ -102,6 +103,7 @@ public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddleware
             catch (Exception)
 #pragma warning restore CA1031
             {
+                context.RequestServices.GetRequiredService<PortcullisMetrics>().AuditWriteFailures.Add(1);
             }
 
             await Results.Problem(

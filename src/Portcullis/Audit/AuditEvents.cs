@@ -47,6 +47,9 @@ public static class AuditEvents
     // 5000-5999 authorization
     public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires.");
 
+    // 8000-8999 monitoring
+    public static readonly Definition SecurityAlert = new(8001, "security.alert", "A burst of failed logins: many accounts from one IP (credential stuffing) or one account under repeated guessing (brute force).");
+
     // 9000-9999 the audit trail itself
     public static readonly Definition AuditPruned = new(9001, "audit_pruned", "Old audit events were removed by the retention command.");
 
@@ -58,6 +61,7 @@ public static class AuditEvents
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated,
         AccessDenied,
+        SecurityAlert,
         AuditPruned,
     ];
 }

@@ -24,7 +24,8 @@ public sealed class AuditOptions
 /// order, once the event is older than <see cref="AuditOptions.SealDelay"/>. Editing, deleting or reordering an
 /// event — or a seal — breaks the chain at that point, and <see cref="AuditChain.VerifyAsync"/> says where.
 /// </summary>
-public sealed partial class AuditSealer(IServiceScopeFactory scopes, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditSealer> logger)
+public sealed partial class AuditSealer(
+    IServiceScopeFactory scopes, IOptions<AuditOptions> options, TimeProvider time, Hosting.PortcullisMetrics metrics, ILogger<AuditSealer> logger)
     : BackgroundService
 {
     private volatile bool _lastSealFailed;
@@ -46,6 +47,7 @@ public sealed partial class AuditSealer(IServiceScopeFactory scopes, IOptions<Au
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 _lastSealFailed = true;
+                metrics.AuditWriteFailures.Add(1);
                 LogSealFailed(logger, ex);
             }
         }

@@ -51,16 +51,17 @@ public static class ServeCommand
         return command;
     }
 
+    /// <summary>The banner goes to standard error: standard output carries only JSON log lines.</summary>
     private static async Task PrintBannerAsync(WebApplication app, CliIo io)
     {
         var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
-        await io.Out.WriteLineAsync($"Portcullis is listening on {string.Join(", ", app.Urls)}");
-        await io.Out.WriteLineAsync($"Data directory: {Path.GetFullPath(storage.DataDirectory)}");
+        await io.Error.WriteLineAsync($"Portcullis is listening on {string.Join(", ", app.Urls)}");
+        await io.Error.WriteLineAsync($"Data directory: {Path.GetFullPath(storage.DataDirectory)}");
         if (PortcullisHost.CertificateInUse is { } cert)
         {
             var kind = cert.SelfSigned ? "self-signed development certificate" : "certificate";
-            await io.Out.WriteLineAsync($"TLS {kind}: {cert.Path}");
-            await io.Out.WriteLineAsync($"  SHA-256 fingerprint: {cert.Sha256}");
+            await io.Error.WriteLineAsync($"TLS {kind}: {cert.Path}");
+            await io.Error.WriteLineAsync($"  SHA-256 fingerprint: {cert.Sha256}");
         }
 
         await using var scope = app.Services.CreateAsyncScope();
@@ -68,9 +69,9 @@ public static class ServeCommand
         if ((await users.GetUsersInRoleAsync(Roles.Admin)).Count == 0)
         {
             var dataDir = $" --data-dir {Path.GetFullPath(storage.DataDirectory)}";
-            await io.Out.WriteLineAsync("No administrator exists yet. Create one with:");
-            await io.Out.WriteLineAsync($"  portcullis admin create --username root --email root@example.com{dataDir}");
-            await io.Out.WriteLineAsync("  (it asks for the password; or pipe it in with --password-stdin)");
+            await io.Error.WriteLineAsync("No administrator exists yet. Create one with:");
+            await io.Error.WriteLineAsync($"  portcullis admin create --username root --email root@example.com{dataDir}");
+            await io.Error.WriteLineAsync("  (it asks for the password; or pipe it in with --password-stdin)");
         }
     }
 }

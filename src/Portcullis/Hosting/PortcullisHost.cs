@@ -40,6 +40,16 @@ public static partial class PortcullisHost
             ApplicationName = typeof(PortcullisHost).Assembly.GetName().Name,
             EnvironmentName = environmentName,
         });
+        // One JSON object per line on stdout (UTC time, level, event id, message, scopes with trace id, user id and
+        // client IP). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
+        // user-supplied text cannot forge or split a line (L05).
+        builder.Logging.ClearProviders();
+        builder.Logging.AddJsonConsole(json =>
+        {
+            json.IncludeScopes = true;
+            json.UseUtcTimestamp = true;
+            json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        });
         // Framework chatter (every SQL command, every request) stays out of the log unless configured otherwise.
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -103,6 +113,7 @@ public static partial class PortcullisHost
         services.AddPortcullisTokens();
         services.AddPortcullisAuthorization();
         services.AddPortcullisRateLimiting();
+        services.AddPortcullisTelemetry();
         services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, _) =>
         {
             // Each operation states the permission it needs (x-required-permission), for humans and generators.
@@ -206,6 +217,9 @@ public static partial class PortcullisHost
         app.UseStatusCodePages();
         app.UseRouting();
         app.UseAuthentication();
+        // After authentication (the line carries the user id), before authorization and rate limiting (so 401,
+        // 403 and 429 answers are logged too).
+        app.UseRequestLogging();
         app.UseAuthorization();
         app.UseRateLimiter();
 
@@ -214,6 +228,7 @@ public static partial class PortcullisHost
         app.MapAdmin();
         Audit.AuditQuery.MapAudit(app);
         app.MapHealth();
+        app.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Access.Permissions.MetricsRead).RequireRateLimiting(RateLimitPolicies.Authenticated);
         // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
         app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);
         if (app.Environment.IsEnvironment("Test"))

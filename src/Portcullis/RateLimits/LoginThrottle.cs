@@ -62,13 +62,30 @@ public sealed class LoginThrottle : IDisposable
         }));
     }
 
+    public enum Alert { None, CredentialStuffing, BruteForce }
+
+    private readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _ipAlerts = new();
+
     /// <summary>Null when the attempt may proceed; otherwise how long the caller should wait.</summary>
-    public TimeSpan? Check(IPAddress? ip, string? username)
+    public TimeSpan? Check(IPAddress? ip, string? username) => Check(ip, username, out _);
+
+    /// <summary>As <see cref="Check(IPAddress?, string?)"/>; <paramref name="alert"/> is set once per episode.</summary>
+    public TimeSpan? Check(IPAddress? ip, string? username, out Alert alert)
     {
+        alert = Alert.None;
         using (var lease = _perIp.AttemptAcquire(ip ?? IPAddress.None))
         {
             if (!lease.IsAcquired)
             {
+                // One alert per IP per window, however many attempts follow.
+                var now = _time.GetUtcNow();
+                var source = ip ?? IPAddress.None;
+                if (!_ipAlerts.TryGetValue(source, out var last) || now - last > _options.IpWindow)
+                {
+                    _ipAlerts[source] = now;
+                    alert = Alert.CredentialStuffing;
+                }
+
                 return lease.TryGetMetadata(MetadataName.RetryAfter, out var retry) ? retry : _options.IpWindow;
             }
         }
@@ -88,13 +105,15 @@ public sealed class LoginThrottle : IDisposable
         return null;
     }
 
-    public void Failed(string? username)
+    /// <summary>Records a failure; returns <see cref="Alert.BruteForce"/> when it starts the account's backoff.</summary>
+    public Alert Failed(string? username)
     {
         if (Key(username) is not { } key)
         {
-            return;
+            return Alert.None;
         }
 
+        var raised = Alert.None;
         var now = _time.GetUtcNow();
         var state = _accounts.GetOrAdd(key, _ => new AccountState());
         lock (state)
@@ -108,6 +127,11 @@ public sealed class LoginThrottle : IDisposable
             state.Failures++;
             state.LastFailure = now;
             var over = state.Failures - _options.FreeFailuresPerAccount;
+            if (over == 1)
+            {
+                raised = Alert.BruteForce;
+            }
+
             if (over > 0)
             {
                 var backoff = TimeSpan.FromTicks(Math.Min(_options.MaxBackoff.Ticks, _options.FirstBackoff.Ticks << Math.Min(over - 1, 20)));
@@ -116,6 +140,7 @@ public sealed class LoginThrottle : IDisposable
         }
 
         Sweep(now);
+        return raised;
     }
 
     public void Succeeded(string? username)
@@ -140,6 +165,14 @@ public sealed class LoginThrottle : IDisposable
             if (now - state.LastFailure > _options.MaxBackoff * 2)
             {
                 _accounts.TryRemove(key, out _);
+            }
+        }
+
+        foreach (var (ip, at) in _ipAlerts)
+        {
+            if (now - at > _options.IpWindow)
+            {
+                _ipAlerts.TryRemove(ip, out _);
             }
         }
     }

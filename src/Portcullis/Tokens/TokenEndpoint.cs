@@ -39,6 +39,7 @@ public static partial class TokenEndpoint
         TimeProvider time,
         LoginThrottle throttle,
         AuditLog audit,
+        PortcullisMetrics metrics,
         ILogger<TokenRequestLog> logger)
     {
         var request = http.GetOpenIddictServerRequest()
@@ -55,9 +56,15 @@ public static partial class TokenEndpoint
             }
 
             // Throttled before any password work, by client IP and by username (existing or not, alike).
-            if (throttle.Check(http.Connection.RemoteIpAddress, request.Username) is { } wait)
+            if (throttle.Check(http.Connection.RemoteIpAddress, request.Username, out var stuffing) is { } wait)
             {
                 LogLoginThrottled(logger);
+                metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "throttled"));
+                if (stuffing != LoginThrottle.Alert.None)
+                {
+                    await RaiseAlertAsync(audit, metrics, logger, "credential_stuffing", $"ip:{http.Connection.RemoteIpAddress}", ct);
+                }
+
                 await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, AuditLog.MaskName(request.Username), ct: ct);
                 return TooManyAttempts(http, wait);
             }
@@ -65,12 +72,18 @@ public static partial class TokenEndpoint
             var user = await CheckCredentialsAsync(request.Username, request.Password, users, hasher, passwords);
             if (user is null)
             {
-                throttle.Failed(request.Username);
+                var bruteForce = throttle.Failed(request.Username);
                 LogLoginFailed(logger);
+                metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "failure"));
                 // The account, if the name exists; otherwise only a mask (the "name" may be a mistyped password).
                 var known = request.Username is { Length: <= 256 } name && UsernameRules.Validate(name) is null ? await users.FindByNameAsync(name) : null;
                 await audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure,
                     known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", new { client = request.ClientId }, ct);
+                if (bruteForce != LoginThrottle.Alert.None)
+                {
+                    await RaiseAlertAsync(audit, metrics, logger, "brute_force", known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", ct);
+                }
+
                 return Reject(Errors.InvalidGrant, LoginFailed);
             }
 
@@ -96,6 +109,8 @@ public static partial class TokenEndpoint
             identity.SetClaim(PortcullisClaims.SessionId, sessionId);
             SetDestinations(principal);
             LogLoginSucceeded(logger, user.Id);
+            metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "success"));
+            metrics.TokensIssued.Add(1, new KeyValuePair<string, object?>("grant_type", "password"));
             audit.Record(AuditEvents.LoginSucceeded, AuditOutcomes.Success, $"user:{user.Id}",
                 new { client = request.ClientId, session = sessionId, scopes = principal.GetScopes() }, actor: $"user:{user.Id}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
@@ -131,6 +146,7 @@ public static partial class TokenEndpoint
             principal.SetResources(old.GetResources());
             principal.SetAuthorizationId(old.GetAuthorizationId());
             SetDestinations(principal);
+            metrics.TokensIssued.Add(1, new KeyValuePair<string, object?>("grant_type", "refresh_token"));
             audit.Record(AuditEvents.TokenRefreshed, AuditOutcomes.Success, $"session:{sessionId}", new { client = request.ClientId }, actor: $"user:{user.Id}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
@@ -144,6 +160,7 @@ public static partial class TokenEndpoint
             principal.SetScopes(request.GetScopes());
             principal.SetResources(options.Value.Audience);
             SetDestinations(principal);
+            metrics.TokensIssued.Add(1, new KeyValuePair<string, object?>("grant_type", "client_credentials"));
             audit.Record(AuditEvents.TokenIssued, AuditOutcomes.Success, $"client:{request.ClientId}",
                 new { grant = "client_credentials", scopes = principal.GetScopes() }, actor: $"client:{request.ClientId}");
             return TypedResults.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
@@ -204,6 +221,16 @@ public static partial class TokenEndpoint
                 [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
             }),
             [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+
+    private static async Task RaiseAlertAsync(AuditLog audit, PortcullisMetrics metrics, ILogger logger, string kind, string target, CancellationToken ct)
+    {
+        LogSecurityAlert(logger, kind);
+        metrics.SecurityAlerts.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        await audit.WriteAsync(AuditEvents.SecurityAlert, AuditOutcomes.Denied, target, new { kind }, ct);
+    }
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "security.alert: {Kind}: a burst of failed logins tripped the throttle.")]
+    private static partial void LogSecurityAlert(ILogger logger, string kind);
 
     private static ProblemHttpResult TooManyAttempts(HttpContext http, TimeSpan wait)
     {

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Portcullis.Tests.Infrastructure;
+
+namespace Portcullis.Tests.Monitoring;
+
+/// <summary>
+/// The log contract is what the real process writes to stdout, so these tests run the real executable
+/// (<c>portcullis serve</c>) as a child process and read its output.
+/// </summary>
+public sealed class LoggingTests
+{
+    private sealed class ChildServer : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _stdout = new();
+        private readonly string _dir;
+
+        private ChildServer(Process process, string dir, int port)
+        {
+            _process = process;
+            _dir = dir;
+            Port = port;
+            process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (_stdout)
+                    {
+                        _stdout.Append(e.Data).Append('\n');
+                    }
+                }
+            };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public int Port { get; }
+
+        public string Stdout
+        {
+            get
+            {
+                lock (_stdout)
+                {
+                    return _stdout.ToString();
+                }
+            }
+        }
+
+        public static async Task<ChildServer> StartAsync()
+        {
+            var dir = Directory.CreateTempSubdirectory("portcullis-log-").FullName;
+            var port = PortcullisServer.FreePort();
+            var dll = Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
+            var info = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in new[] { dll, "serve", "--urls", $"https://127.0.0.1:{port}", "--data-dir", dir })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            info.Environment["Portcullis__LoginThrottle__AttemptsPerIp"] = "100000";
+            info.Environment["Portcullis__LoginThrottle__FreeFailuresPerAccount"] = "100000";
+            var server = new ChildServer(Process.Start(info)!, dir, port);
+            using var http = server.Client();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                try
+                {
+                    using var live = await http.GetAsync("health/live");
+                    if (live.IsSuccessStatusCode)
+                    {
+                        return server;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "the child server did not start: " + server.Stdout);
+                await Task.Delay(200);
+            }
+        }
+
+        public HttpClient Client() => new(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true }, // a throwaway self-signed test server
+        })
+        { BaseAddress = new Uri($"https://127.0.0.1:{Port}/") };
+
+        public async ValueTask DisposeAsync()
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+            _process.Dispose();
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task L05_L02_stdout_is_one_json_object_per_line_with_request_lines_no_secrets_and_no_forged_lines()
+    {
+        await using var server = await ChildServer.StartAsync();
+        using var http = server.Client();
+        var name = ClientFlows.UniqueName("logged");
+        await http.RegisterOkAsync(name);
+        var tokens = await http.LoginAsync(name);
+        using (var me = await http.GetWithTokenAsync("api/me", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        }
+
+        const string Forged = "bob\r\n{\"ts\":\"2026-01-01T00:00:00Z\",\"event\":\"authn_login_success\",\"userId\":\"x\"}\u2028\u001b[31m";
+        using (await http.PasswordGrantAsync(Forged, Forged))
+        {
+        }
+
+        using (await http.GetWithTokenAsync("api/me", "eyJhbGciOiJFUzI1NiJ9.broken"))
+        {
+        }
+
+        using (await http.RefreshAsync(tokens.RefreshToken!))
+        {
+        }
+
+        await Task.Delay(500); // let the last lines flush
+        var lines = server.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.NotEmpty(lines);
+        var parsed = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList(); // throws on any non-JSON line
+        Assert.All(parsed, p => Assert.True(p.TryGetProperty("Timestamp", out _) && p.TryGetProperty("LogLevel", out _)));
+
+        // A request line per request: method, route template, status — with the caller's user id in scope.
+        var requestLines = parsed.Where(p => p.GetProperty("Category").GetString() == "Portcullis.Requests").Select(p => p.GetProperty("Message").GetString()!).ToList();
+        Assert.Contains(requestLines, m => m.StartsWith("GET /api/me 200", StringComparison.Ordinal));
+        Assert.Contains(requestLines, m => m.StartsWith("POST /connect/token", StringComparison.Ordinal));
+        Assert.Contains(requestLines, m => m.StartsWith("GET /api/me 401", StringComparison.Ordinal));
+        var text = string.Join('\n', lines);
+        Assert.Contains("\"UserId\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"ClientIp\": \"127.0.0.1\"", text.Replace("\":\"", "\": \"", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        // No secret of any kind, and the forged text never starts its own line.
+        Assert.DoesNotContain(ClientFlows.Password, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(tokens.AccessToken, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(tokens.RefreshToken!, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("eyJ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bearer ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("$argon2", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.StartsWith("{\"ts\"", StringComparison.Ordinal));
+        Assert.DoesNotContain(parsed, p => p.TryGetProperty("event", out _));
+    }
+}
