@@ -469,8 +469,10 @@ if kill -0 "$server_pid" 2>/dev/null && curl -skf -m 10 "$H/health/live" >/dev/n
 else
   fail "server-alive" "Portcullis died or stopped answering; last log lines: $(tail -n 5 "$out/server.log" | tr '\n' ' ' | cut -c1-300)"
 fi
-if grep -aqE '^\s*(fail|crit):|Unhandled exception' "$out/server.log"; then
-  fail "server-log" "the server logged errors: $(grep -aE '^\s*(fail|crit):|Unhandled exception' "$out/server.log" | sort | uniq -c | head -3 | tr '\n' ' ' | cut -c1-300)"
+# The server logs one JSON object per line ("LogLevel":"Error"); the plain-text form (fail:/crit:) is matched too.
+errors_re='"LogLevel": ?"(Error|Critical)"|^\s*(fail|crit):|Unhandled exception'
+if grep -aqE "$errors_re" "$out/server.log"; then
+  fail "server-log" "the server logged errors: $(grep -aoE '"Category": ?"[^"]*"|"Message": ?"[^"]{0,120}' "$out/server.log" | grep -aE -A1 'Category' | head -6 | tr '\n' ' ' | cut -c1-300)"
 else
   pass "server-log" "no fail/crit entries or unhandled exceptions in the server log"
 fi
