@@ -25,9 +25,11 @@ public sealed class ExposedPathsTests(ServerFixture fixture) : IClassFixture<Ser
         await AssertNotServedAsync(response);
     }
 
-    // The one intended exception (HDR-13 "unless intended and authenticated"): the OpenAPI document is served to
-    // signed-in callers; anonymously it is a 401 like every other protected path.
+    // The intended exceptions (HDR-13 "unless intended and authenticated"): the OpenAPI document is served to
+    // signed-in callers, and /metrics to holders of metrics:read (a plain user gets 403 naming it); anonymously
+    // both are a 401 like every other protected path.
     private const string AuthenticatedOpenApi = "openapi/v1.json";
+    private const string PermissionMetrics = "metrics";
 
     [Theory]
     [MemberData(nameof(Paths))]
@@ -39,6 +41,13 @@ public sealed class ExposedPathsTests(ServerFixture fixture) : IClassFixture<Ser
         }
 
         var token = await TokenAsync();
+        if (path == PermissionMetrics)
+        {
+            using var metrics = await _http.GetWithTokenAsync(path, token);
+            var problem = await ProblemAssert.IsProblemAsync(metrics, HttpStatusCode.Forbidden, "forbidden");
+            Assert.Equal("metrics:read", problem.GetProperty("missingPermission").GetString());
+            return;
+        }
 
         using var response = await _http.GetWithTokenAsync(path, token);
 
