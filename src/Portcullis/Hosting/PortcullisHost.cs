@@ -189,13 +189,14 @@ public static partial class PortcullisHost
     public static WebApplication BuildApp(WebApplicationBuilder builder)
     {
         var app = builder.Build();
+        app.UsePortcullisClientAddress();
         app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseRateLimiter();
+        app.UsePortcullisRateLimiting();
 
         app.MapTokenEndpoint();
         app.MapAccounts();
