@@ -25,13 +25,14 @@ public sealed partial class RateLimitTests
         ($"RateLimits:Policies:{policy}:PartitionBy", partitionBy),
     ];
 
-    [GeneratedRegex("""^"anonymous";q=3;w=2$""")]
+    [GeneratedRegex("""^"anonymous";q=3;w=5$""")]
     private static partial Regex AnonymousPolicy();
 
     [Fact]
     public async Task R01_over_the_limit_is_429_problem_with_Retry_After_and_the_next_window_admits_again()
     {
-        await using var server = await StartAsync(Fixed("anonymous", 3, "00:00:02"));
+        // 5 s windows: short enough to wait for, long enough that a busy machine stays inside one.
+        await using var server = await StartAsync(Fixed("anonymous", 3, "00:00:05"));
         using var http = server.CreateClient();
 
         for (var i = 0; i < 3; i++)
@@ -47,9 +48,9 @@ public sealed partial class RateLimitTests
         Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
         Assert.Contains("too-many-requests", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var retry = limited.Headers.RetryAfter!.Delta!.Value;
-        Assert.InRange(retry.TotalSeconds, 1, 2);
+        Assert.InRange(retry.TotalSeconds, 1, 5);
         Assert.Matches(AnonymousPolicy(), Assert.Single(limited.Headers.GetValues("RateLimit-Policy")));
-        Assert.Matches("""^"anonymous";r=0;t=[12]$""", Assert.Single(limited.Headers.GetValues("RateLimit")));
+        Assert.Matches("""^"anonymous";r=0;t=[1-5]$""", Assert.Single(limited.Headers.GetValues("RateLimit")));
         Assert.True(server.Services.GetRequiredService<RateLimitRegistry>().Rejections >= 1);
 
         await Task.Delay(retry + TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
@@ -197,7 +198,7 @@ public sealed partial class RateLimitTests
         await using var server = await StartAsync(
             ("RateLimits:Policies:pair:Limits:0:Algorithm", "FixedWindow"),
             ("RateLimits:Policies:pair:Limits:0:PermitLimit", "3"),
-            ("RateLimits:Policies:pair:Limits:0:Window", "00:00:02"),
+            ("RateLimits:Policies:pair:Limits:0:Window", "00:00:05"),
             ("RateLimits:Policies:pair:Limits:0:PartitionBy", "ClientIp"),
             ("RateLimits:Policies:pair:Limits:1:Algorithm", "FixedWindow"),
             ("RateLimits:Policies:pair:Limits:1:PermitLimit", "4"),
@@ -211,13 +212,13 @@ public sealed partial class RateLimitTests
         {
             using var admitted = await http.GetAsync(Live);
             Assert.Equal(HttpStatusCode.OK, admitted.StatusCode);
-            Assert.Equal("\"anonymous\";q=1000000;w=60, \"pair-1\";q=3;w=2, \"pair-2\";q=4;w=300", Assert.Single(admitted.Headers.GetValues("RateLimit-Policy")));
+            Assert.Equal("\"anonymous\";q=1000000;w=60, \"pair-1\";q=3;w=5, \"pair-2\";q=4;w=300", Assert.Single(admitted.Headers.GetValues("RateLimit-Policy")));
         }
 
         using (var first = await http.GetAsync(Live))
         {
-            Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode); // 3 per 2 s
-            Assert.InRange(first.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
+            Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode); // 3 per 5 s
+            Assert.InRange(first.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 5);
         }
 
         // Another route is not attached: unaffected.
@@ -227,15 +228,15 @@ public sealed partial class RateLimitTests
             Assert.DoesNotContain("pair", string.Join(",", ready.Headers.GetValues("RateLimit-Policy")), StringComparison.Ordinal);
         }
 
-        await Task.Delay(TimeSpan.FromMilliseconds(2300), TestContext.Current.CancellationToken);
+        await Task.Delay(TimeSpan.FromMilliseconds(5300), TestContext.Current.CancellationToken);
         using (var fourth = await http.GetAsync(Live))
         {
             Assert.Equal(HttpStatusCode.OK, fourth.StatusCode);
         }
 
         using var second = await http.GetAsync(Live);
-        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode); // 4 per 5 minutes, though the 2 s window admits
-        Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 3, 300);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode); // 4 per 5 minutes, though the 5 s window admits
+        Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 6, 300);
         Assert.Contains("\"pair-2\";r=0;t=", Assert.Single(second.Headers.GetValues("RateLimit")), StringComparison.Ordinal);
     }
 
@@ -315,7 +316,7 @@ public sealed partial class RateLimitTests
         var results = await Task.WhenAll(flood);
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        Assert.True(healthTime < TimeSpan.FromSeconds(5), $"health took {healthTime}");
+        Assert.True(healthTime < TimeSpan.FromSeconds(10), $"health took {healthTime}");
         var refused = results.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
         Assert.NotEmpty(refused);
         Assert.All(refused, r => Assert.NotNull(r.RetryAfter));
