@@ -47,6 +47,9 @@ public static class AuditEvents
     // 5000-5999 authorization
     public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires.");
 
+    // 7000-7999 abuse protection
+    public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit (one event per route, policy and client IP per minute, with the count).");
+
     // 8000-8999 monitoring
     public static readonly Definition SecurityAlert = new(8001, "security.alert", "A burst of failed logins: many accounts from one IP (credential stuffing) or one account under repeated guessing (brute force).");
 
@@ -61,6 +64,7 @@ public static class AuditEvents
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated,
         AccessDenied,
+        RateLimited,
         SecurityAlert,
         AuditPruned,
     ];

@@ -106,6 +106,8 @@ public static partial class PortcullisHost
         services.AddOptionsWithValidateOnStart<Audit.AuditOptions>().BindConfiguration(Audit.AuditOptions.Section);
         services.AddSingleton<Audit.AuditSealer>();
         services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditSealer>());
+        services.AddSingleton<Audit.RejectionAggregator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Audit.RejectionAggregator>());
         services.AddScoped<Admin.UserAdministration>();
         services.AddScoped<Admin.RoleAdministration>();
         services.AddScoped<Admin.ClientAdministration>();
@@ -212,6 +214,7 @@ public static partial class PortcullisHost
     public static WebApplication BuildApp(WebApplicationBuilder builder)
     {
         var app = builder.Build();
+        app.UsePortcullisClientAddress();
         app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -221,7 +224,7 @@ public static partial class PortcullisHost
         // 403 and 429 answers are logged too).
         app.UseRequestLogging();
         app.UseAuthorization();
-        app.UseRateLimiter();
+        app.UsePortcullisRateLimiting();
 
         app.MapTokenEndpoint();
         app.MapAccounts();

@@ -56,6 +56,17 @@ public sealed class PortcullisServer : IAsyncDisposable
                 // Every test logs in from 127.0.0.1; the throttle tests set their own limits.
                 ["LoginThrottle:AttemptsPerIp"] = "1000000",
                 ["LoginThrottle:FreeFailuresPerAccount"] = "1000000",
+                // Likewise the rate limits: effectively off; the rate-limit tests start servers with tight ones.
+                ["RateLimits:Policies:credentials:Algorithm"] = "FixedWindow",
+                ["RateLimits:Policies:credentials:PermitLimit"] = "1000000",
+                ["RateLimits:Policies:credentials:Window"] = "00:01:00",
+                ["RateLimits:Policies:authenticated:Algorithm"] = "FixedWindow",
+                ["RateLimits:Policies:authenticated:PermitLimit"] = "1000000",
+                ["RateLimits:Policies:authenticated:Window"] = "00:01:00",
+                ["RateLimits:Policies:anonymous:Algorithm"] = "FixedWindow",
+                ["RateLimits:Policies:anonymous:PermitLimit"] = "1000000",
+                ["RateLimits:Policies:anonymous:Window"] = "00:01:00",
+                ["RateLimits:GlobalConcurrencyLimit"] = "100000",
             };
             foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             {

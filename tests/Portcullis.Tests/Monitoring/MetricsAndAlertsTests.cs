@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Text.Json;
 using Portcullis.Tests.Admin;
@@ -89,5 +90,39 @@ public sealed class MetricsAndAlertsTests
             .ToList();
         Assert.Equal(1, alerts.Count(k => k == "brute_force"));
         Assert.Equal(1, alerts.Count(k => k == "credential_stuffing"));
+    }
+}
+
+public sealed class RateLimitAuditTests
+{
+    [Fact]
+    public async Task R01_L01_a_flood_of_rejections_becomes_one_aggregated_audit_event_with_the_count()
+    {
+        await using var server = await PortcullisServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RateLimits:Policies:anonymous:Algorithm"] = "FixedWindow",
+            ["RateLimits:Policies:anonymous:PermitLimit"] = "2",
+            ["RateLimits:Policies:anonymous:Window"] = "00:05:00",
+            ["RateLimits:Policies:anonymous:PartitionBy"] = "ClientIp",
+        });
+        using var http = server.CreateClient();
+        var rejected = 0;
+        for (var i = 0; i < 30; i++)
+        {
+            using var response = await http.GetAsync("health/live");
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                rejected++;
+            }
+        }
+
+        Assert.Equal(28, rejected);
+        await server.Services.GetRequiredService<Portcullis.Audit.RejectionAggregator>().FlushAsync(default);
+        var export = await server.RunCliAsync(null, "audit", "export");
+        var events = export.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("eventId").GetInt32() == 7001).ToList();
+        var only = Assert.Single(events);
+        Assert.Equal(28, only.GetProperty("details").GetProperty("count").GetInt32());
+        Assert.Equal("127.0.0.1", only.GetProperty("clientIp").GetString());
     }
 }
