@@ -65,8 +65,7 @@ public static partial class PortcullisHost
 
         var storage = builder.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var dataDirectory = Path.GetFullPath(storage.DataDirectory);
-        services.AddDbContext<PortcullisDb>(db => db.UseSqlite(
-            storage.ConnectionString ?? $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True"));
+        services.AddPortcullisStorage(storage, dataDirectory);
         services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
 
         services.AddIdentityCore<User>(identity =>
@@ -109,6 +108,7 @@ public static partial class PortcullisHost
 
             return Task.CompletedTask;
         }));
+        services.AddExceptionHandler<DatabaseUnavailable>(); // F02: database down → 503, not 500
         services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
         {
             var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
@@ -253,7 +253,7 @@ public static partial class PortcullisHost
             }
         }
 
-        if (storage.AutoMigrate)
+        if (storage.ShouldAutoMigrate)
         {
             await db.Database.MigrateAsync(ct);
         }
