@@ -32,14 +32,21 @@ public static class MigrateCommand
                 await using var app = builder.Build();
                 await using var scope = app.Services.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+                var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
                 if (parse.GetValue(Script))
                 {
+                    if (!storage.IsPostgres)
+                    {
+                        // EF Core cannot make SQLite scripts idempotent; SQLite migrates itself at start.
+                        await io.Error.WriteLineAsync("error: --script (idempotent SQL) needs Storage:Provider=Postgres; SQLite is migrated by 'portcullis migrate' or at start.");
+                        return CliApp.Failed;
+                    }
+
                     var sql = db.GetService<IMigrator>().GenerateScript(options: MigrationsSqlGenerationOptions.Idempotent);
                     await io.Out.WriteLineAsync(sql);
                     return CliApp.Ok;
                 }
 
-                var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
                 if (!storage.IsPostgres)
                 {
                     PortcullisHost.EnsurePrivateDirectory(Path.GetFullPath(storage.DataDirectory));

@@ -29,8 +29,13 @@ public static class StorageServices
     /// <summary>The configured connection string with Storage:TimeoutSeconds as the connect timeout unless it sets one.</summary>
     public static string PostgresConnectionString(StorageOptions storage)
     {
+        if (string.IsNullOrWhiteSpace(storage.ConnectionString))
+        {
+            return ""; // StorageOptionsValidator reports the missing setting before anything connects.
+        }
+
         var builder = new NpgsqlConnectionStringBuilder(storage.ConnectionString);
-        if (!ContainsKey(storage.ConnectionString!, "Timeout"))
+        if (!ContainsKey(storage.ConnectionString, "Timeout"))
         {
             builder.Timeout = storage.TimeoutSeconds;
         }
