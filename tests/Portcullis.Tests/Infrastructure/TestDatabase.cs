@@ -66,7 +66,7 @@ public static class TestDatabase
     /// <summary>Drops the data directory's database (servers of that directory must be stopped).</summary>
     public static async Task DropAsync(string dataDirectory)
     {
-        if (ConnectionFor(dataDirectory, AppConnection) is not { } app)
+        if (!IsPostgres || ConnectionFor(dataDirectory, AppConnection) is not { } app)
         {
             return;
         }
