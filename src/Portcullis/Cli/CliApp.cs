@@ -26,9 +26,11 @@ public static class CliApp
 
     internal static readonly System.Text.Json.JsonSerializerOptions JsonOutput = new(System.Text.Json.JsonSerializerDefaults.Web);
 
-    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    /// <param name="settings">Configuration for an embedding host (the tests' database), below command-line options.</param>
+    public static async Task<int> RunAsync(
+        string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var io = new CliIo(stdin, stdout, stderr);
+        var io = new CliIo(stdin, stdout, stderr) { Settings = settings };
         var root = new RootCommand("Portcullis: identity provider, authorization authority and API gateway.");
         root.Options.Add(DataDir);
         root.Subcommands.Add(ServeCommand.Create(io));
@@ -61,7 +63,7 @@ public static class CliApp
     {
         try
         {
-            var builder = PortcullisHost.CreateBuilder(overrides ?? Overrides(parse));
+            var builder = PortcullisHost.CreateBuilder(io.WithSettings(overrides ?? Overrides(parse)));
             await using var app = builder.Build();
             await PortcullisHost.InitializeAsync(app.Services);
             await using var scope = app.Services.CreateAsyncScope();
@@ -78,6 +80,20 @@ public static class CliApp
 /// <summary>Standard streams, swappable in tests.</summary>
 public sealed record CliIo(TextReader In, TextWriter Out, TextWriter Error)
 {
+    /// <summary>Configuration from an embedding host; command-line overrides win over it.</summary>
+    public IReadOnlyDictionary<string, string?>? Settings { get; init; }
+
+    public Dictionary<string, string?> WithSettings(Dictionary<string, string?> overrides)
+    {
+        var merged = new Dictionary<string, string?>(Settings ?? new Dictionary<string, string?>());
+        foreach (var (key, value) in overrides)
+        {
+            merged[key] = value;
+        }
+
+        return merged;
+    }
+
     /// <summary>Reads a secret from standard input (one line), never from argv or the environment.</summary>
     public async Task<string?> ReadSecretAsync(bool fromStdin, string prompt)
     {

@@ -1,18 +1,76 @@
 using System.CommandLine;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
+using Portcullis.Storage;
 
 namespace Portcullis.Cli;
 
-/// <summary><c>migrate</c>: applies database migrations (start-up does it too when Storage:AutoMigrate is on).</summary>
+/// <summary>
+/// <c>migrate</c>: applies the configured provider's migrations (SQLite or PostgreSQL), then the start-up data
+/// (roles, built-in client, keys). <c>--script</c> prints idempotent SQL instead and touches no database.
+/// Start-up migrates too when Storage:AutoMigrate is on (the SQLite default).
+/// </summary>
 public static class MigrateCommand
 {
+    private static readonly Option<bool> Script = new("--script")
+    {
+        Description = "Print idempotent SQL for the configured provider instead of applying it (no database connection).",
+    };
+
     public static Command Create(CliIo io)
     {
-        var command = new Command("migrate", "Apply database migrations.");
-        command.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async _ =>
+        var command = new Command("migrate", "Apply database migrations (or print them as idempotent SQL with --script).");
+        command.Options.Add(Script);
+        command.SetAction(async (parse, ct) =>
         {
-            await io.Out.WriteLineAsync("The database is up to date.");
-            return CliApp.Ok;
-        }));
+            try
+            {
+                var builder = PortcullisHost.CreateBuilder(io.WithSettings(CliApp.Overrides(parse)));
+                await using var app = builder.Build();
+                await using var scope = app.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+                var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+                if (parse.GetValue(Script))
+                {
+                    if (!storage.IsPostgres)
+                    {
+                        // EF Core cannot make SQLite scripts idempotent; SQLite migrates itself at start.
+                        await io.Error.WriteLineAsync("error: --script (idempotent SQL) needs Storage:Provider=Postgres; SQLite is migrated by 'portcullis migrate' or at start.");
+                        return CliApp.Failed;
+                    }
+
+                    var sql = db.GetService<IMigrator>().GenerateScript(options: MigrationsSqlGenerationOptions.Idempotent);
+                    await io.Out.WriteLineAsync(sql);
+                    return CliApp.Ok;
+                }
+
+                if (!storage.IsPostgres)
+                {
+                    PortcullisHost.EnsurePrivateDirectory(Path.GetFullPath(storage.DataDirectory));
+                }
+
+                var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
+                if (pending.Count > 0)
+                {
+                    await db.Database.MigrateAsync(ct);
+                }
+
+                // Roles, the built-in client and keys: what start-up would create, so the first start needs no DDL rights.
+                await PortcullisHost.InitializeAsync(app.Services, ct);
+                await io.Out.WriteLineAsync(pending.Count == 0
+                    ? "The database is up to date."
+                    : $"Applied {pending.Count} migration(s): {string.Join(", ", pending)}. The database is up to date.");
+                return CliApp.Ok;
+            }
+            catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+            {
+                await io.Error.WriteLineAsync("error: " + ex.Message);
+                return CliApp.Failed;
+            }
+        });
         return command;
     }
 }

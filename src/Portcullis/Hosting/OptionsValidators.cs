@@ -49,8 +49,24 @@ public sealed class TokenOptionsValidator : IValidateOptions<TokensOptions>
 
 public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
 {
-    public ValidateOptionsResult Validate(string? name, StorageOptions options) =>
-        string.Equals(options.Provider, "Sqlite", StringComparison.OrdinalIgnoreCase)
-            ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail("Storage:Provider must be 'Sqlite' (PostgreSQL support is not built yet).");
+    public ValidateOptionsResult Validate(string? name, StorageOptions options)
+    {
+        var failures = new List<string>();
+        if (!options.IsPostgres && !string.Equals(options.Provider, StorageOptions.Sqlite, StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add("Storage:Provider must be 'Sqlite' or 'Postgres'.");
+        }
+
+        if (options.IsPostgres && string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            failures.Add("Storage:ConnectionString must be set when Storage:Provider is 'Postgres' (e.g. Host=db.example;Database=portcullis;Username=portcullis_app;SSL Mode=VerifyFull).");
+        }
+
+        if (options.TimeoutSeconds is < 1 or > 300)
+        {
+            failures.Add("Storage:TimeoutSeconds must be between 1 and 300.");
+        }
+
+        return failures.Count > 0 ? ValidateOptionsResult.Fail(failures) : ValidateOptionsResult.Success;
+    }
 }

@@ -75,8 +75,7 @@ public static partial class PortcullisHost
 
         var storage = builder.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var dataDirectory = Path.GetFullPath(storage.DataDirectory);
-        services.AddDbContext<PortcullisDb>(db => db.UseSqlite(
-            storage.ConnectionString ?? $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True"));
+        services.AddPortcullisStorage(storage, dataDirectory);
         services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
 
         services.AddIdentityCore<User>(identity =>
@@ -127,6 +126,7 @@ public static partial class PortcullisHost
 
             return Task.CompletedTask;
         }));
+        services.AddExceptionHandler<DatabaseUnavailable>(); // F02: database down → 503, not 500
         services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
         {
             var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
@@ -284,7 +284,7 @@ public static partial class PortcullisHost
             }
         }
 
-        if (storage.AutoMigrate)
+        if (storage.ShouldAutoMigrate)
         {
             await db.Database.MigrateAsync(ct);
         }

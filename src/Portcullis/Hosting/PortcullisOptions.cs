@@ -7,17 +7,33 @@ public sealed class StorageOptions
 {
     public const string Section = "Storage";
 
-    /// <summary>"Sqlite" (default). PostgreSQL arrives with its own issue.</summary>
-    public string Provider { get; set; } = "Sqlite";
+    public const string Sqlite = "Sqlite";
+    public const string Postgres = "Postgres";
+
+    /// <summary><c>Sqlite</c> (default) or <c>Postgres</c> (PostgreSQL 15+, needs <see cref="ConnectionString"/>).</summary>
+    public string Provider { get; set; } = Sqlite;
 
     /// <summary>Directory for the SQLite file, the development certificate and other state. Default <c>./data</c>.</summary>
     public string DataDirectory { get; set; } = "data";
 
-    /// <summary>Overrides the connection string; default is <c>Data Source={DataDirectory}/portcullis.db</c>.</summary>
+    /// <summary>
+    /// SQLite: overrides the default <c>Data Source={DataDirectory}/portcullis.db</c>. PostgreSQL: required, an Npgsql
+    /// connection string (<c>Host=…;Database=…;Username=…;Password=…;SSL Mode=VerifyFull</c>).
+    /// </summary>
     public string? ConnectionString { get; set; }
 
-    /// <summary>Apply migrations at start. Default true (SQLite).</summary>
-    public bool AutoMigrate { get; set; } = true;
+    /// <summary>Apply migrations at start. Default: true on SQLite, false on PostgreSQL (run <c>portcullis migrate</c>).</summary>
+    public bool? AutoMigrate { get; set; }
+
+    /// <summary>
+    /// Seconds a database connection attempt or command may take before the request fails with 503. Default 15.
+    /// </summary>
+    public int TimeoutSeconds { get; set; } = 15;
+
+    public bool IsPostgres => string.Equals(Provider, Postgres, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The effective auto-migration setting: explicit, else the provider's default.</summary>
+    public bool ShouldAutoMigrate => AutoMigrate ?? !IsPostgres;
 }
 
 /// <summary>HTTPS. Section <c>Tls</c>.</summary>

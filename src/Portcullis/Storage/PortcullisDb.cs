@@ -5,7 +5,12 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace Portcullis.Storage;
 
-public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
+/// <summary>
+/// The one EF Core model. Each provider has its own subclass (<see cref="SqlitePortcullisDb"/>,
+/// <see cref="PostgresPortcullisDb"/>) only so that each has its own migration set; everything else asks DI for
+/// <see cref="PortcullisDb"/>.
+/// </summary>
+public abstract class PortcullisDb(DbContextOptions options)
     : IdentityDbContext<User, Role, Guid>(options), IDataProtectionKeyContext
 {
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
@@ -17,15 +22,6 @@ public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
     public DbSet<Audit.AuditEvent> AuditEvents => Set<Audit.AuditEvent>();
 
     public DbSet<Audit.AuditSeal> AuditSeals => Set<Audit.AuditSeal>();
-
-    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
-    {
-        // SQLite cannot compare or order DateTimeOffset columns; stored as UTC ticks they sort and compare exactly.
-        if (Database.IsSqlite())
-        {
-            configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
-        }
-    }
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -85,3 +81,17 @@ public sealed class PortcullisDb(DbContextOptions<PortcullisDb> options)
         });
     }
 }
+
+/// <summary>SQLite (the default): migrations in Storage/Migrations/Sqlite.</summary>
+public sealed class SqlitePortcullisDb(DbContextOptions<SqlitePortcullisDb> options) : PortcullisDb(options)
+{
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        base.ConfigureConventions(configurationBuilder);
+        // SQLite cannot compare or order DateTimeOffset columns; stored as UTC ticks they sort and compare exactly.
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
+    }
+}
+
+/// <summary>PostgreSQL 15+: migrations in Storage/Migrations/Postgres. DateTimeOffset maps to timestamptz (UTC).</summary>
+public sealed class PostgresPortcullisDb(DbContextOptions<PostgresPortcullisDb> options) : PortcullisDb(options);

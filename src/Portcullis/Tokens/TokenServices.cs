@@ -50,6 +50,7 @@ public static class TokenServices
                 server.UseAspNetCore().EnableTokenEndpointPassthrough();
                 server.AddEventHandler(RevokeSessionWithToken.Descriptor);
                 server.AddEventHandler(EndSessionOnRefreshTokenReuse.Descriptor);
+                server.AddEventHandler(RedeemRefreshTokenOnce.Descriptor); // S06: one redemption per refresh token
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyRevocationResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyIntrospectionResponseContext>.Descriptor);

@@ -1,6 +1,5 @@
 using System.Text;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portcullis.Storage;
@@ -87,9 +86,15 @@ public sealed class PasswordStorageTests(ServerFixture fixture) : IClassFixture<
         var connection = db.Database.GetDbConnection();
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT * FROM AspNetUsers WHERE NormalizedUserName IN ($a, $b)";
-        command.Parameters.Add(new SqliteParameter("$a", Portcullis.Accounts.UsernameRules.Key(usernames[0])));
-        command.Parameters.Add(new SqliteParameter("$b", Portcullis.Accounts.UsernameRules.Key(usernames[1])));
+        // Quoted identifiers and @parameters: the same SQL on SQLite and PostgreSQL.
+        command.CommandText = "SELECT * FROM \"AspNetUsers\" WHERE \"NormalizedUserName\" IN (@a, @b)";
+        foreach (var (name, username) in new[] { ("a", usernames[0]), ("b", usernames[1]) })
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = Portcullis.Accounts.UsernameRules.Key(username);
+            command.Parameters.Add(parameter);
+        }
         await using var reader = await command.ExecuteReaderAsync();
         var rows = 0;
         while (await reader.ReadAsync())

@@ -137,6 +137,30 @@ public sealed partial class AuditTrailTests(AdminFixture fixture) : IClassFixtur
     }
 }
 
+/// <summary>L07 at the database: the application's role cannot change or delete audit rows (PostgreSQL grants).</summary>
+public sealed class AuditGrantTests
+{
+    [Fact]
+    public async Task L07_the_application_database_role_cannot_update_or_delete_audit_rows()
+    {
+        Assert.SkipUnless(TestDatabase.IsPostgres, "SQLite has no database roles; the PostgreSQL pass of the suite runs this.");
+        await using var server = await PortcullisServer.StartAsync();
+        using var http = server.CreateClient();
+        await http.NewUserAsync("granted");
+        await using var connection = new Npgsql.NpgsqlConnection(TestDatabase.ConnectionFor(server.DataDirectory, TestDatabase.AppConnection));
+        await connection.OpenAsync();
+        foreach (var sql in new[] { "UPDATE \"AuditEvents\" SET \"Outcome\" = 'x'", "DELETE FROM \"AuditEvents\"", "DELETE FROM \"AuditSeals\"", "TRUNCATE \"AuditEvents\"" })
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            var denied = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.Equal("42501", denied.SqlState); // insufficient_privilege
+        }
+
+        await using var insert = new Npgsql.NpgsqlCommand("SELECT count(*) FROM \"AuditEvents\"", connection);
+        Assert.True((long)(await insert.ExecuteScalarAsync())! > 0);
+    }
+}
+
 /// <summary>The chain detects an edited, deleted or reordered event, each on its own server.</summary>
 public sealed class AuditChainTests
 {
@@ -158,6 +182,24 @@ public sealed class AuditChainTests
         return (server, db, scope);
     }
 
+    /// <summary>Tampering needs more rights than the application has on PostgreSQL (L07): use the owner role there.</summary>
+    private static async Task TamperAsync(PortcullisServer server, PortcullisDb db, string sql)
+    {
+        if (TestDatabase.IsPostgres)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(TestDatabase.ConnectionFor(server.DataDirectory, TestDatabase.OwnerConnection));
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        else
+        {
+#pragma warning disable EF1002 // test-only tampering with values the test itself read from the database
+            await db.Database.ExecuteSqlRawAsync(sql);
+#pragma warning restore EF1002
+        }
+    }
+
     private static async Task AssertTamperedAsync(PortcullisServer server, string expected)
     {
         var result = await server.RunCliAsync(null, "audit", "verify");
@@ -173,7 +215,7 @@ public sealed class AuditChainTests
         using (scope)
         {
             var victim = await db.AuditEvents.OrderBy(e => e.Id).Skip(1).FirstAsync();
-            await db.Database.ExecuteSqlAsync($"UPDATE AuditEvents SET Outcome = 'failure' WHERE Id = {victim.Id}");
+            await TamperAsync(server, db, $"UPDATE \"AuditEvents\" SET \"Outcome\" = 'failure' WHERE \"Id\" = {victim.Id}");
             await AssertTamperedAsync(server, $"event {victim.Id}");
         }
     }
@@ -186,7 +228,7 @@ public sealed class AuditChainTests
         using (scope)
         {
             var victim = await db.AuditEvents.OrderBy(e => e.Id).Skip(1).FirstAsync();
-            await db.Database.ExecuteSqlAsync($"DELETE FROM AuditEvents WHERE Id = {victim.Id}");
+            await TamperAsync(server, db, $"DELETE FROM \"AuditEvents\" WHERE \"Id\" = {victim.Id}");
             await AssertTamperedAsync(server, "deleted");
         }
     }
@@ -198,7 +240,7 @@ public sealed class AuditChainTests
         await using (server)
         using (scope)
         {
-            await db.Database.ExecuteSqlAsync($"DELETE FROM AuditSeals WHERE Sequence = 2");
+            await TamperAsync(server, db, "DELETE FROM \"AuditSeals\" WHERE \"Sequence\" = 2");
             await AssertTamperedAsync(server, "missing");
         }
     }
@@ -212,8 +254,8 @@ public sealed class AuditChainTests
         {
             var two = await db.AuditEvents.OrderBy(e => e.Id).Take(2).ToListAsync();
             // Swap the content of two events (same ids, exchanged names and targets).
-            await db.Database.ExecuteSqlAsync($"UPDATE AuditEvents SET Name = {two[1].Name}, Target = {two[1].Target}, EventId = {two[1].EventId} WHERE Id = {two[0].Id}");
-            await db.Database.ExecuteSqlAsync($"UPDATE AuditEvents SET Name = {two[0].Name}, Target = {two[0].Target}, EventId = {two[0].EventId} WHERE Id = {two[1].Id}");
+            await TamperAsync(server, db, $"UPDATE \"AuditEvents\" SET \"Name\" = '{two[1].Name}', \"Target\" = '{two[1].Target}', \"EventId\" = {two[1].EventId} WHERE \"Id\" = {two[0].Id}");
+            await TamperAsync(server, db, $"UPDATE \"AuditEvents\" SET \"Name\" = '{two[0].Name}', \"Target\" = '{two[0].Target}', \"EventId\" = {two[0].EventId} WHERE \"Id\" = {two[1].Id}");
             await AssertTamperedAsync(server, "changed");
         }
     }

@@ -44,6 +44,7 @@ public sealed class PortcullisServer : IAsyncDisposable
         string? dataDirectory = null)
     {
         dataDirectory ??= Directory.CreateTempSubdirectory("portcullis-test-").FullName;
+        var storage = await TestDatabase.SettingsForAsync(dataDirectory); // SQLite, or this directory's PostgreSQL database
         for (var attempt = 1; ; attempt++)
         {
             var port = FreePort();
@@ -68,7 +69,7 @@ public sealed class PortcullisServer : IAsyncDisposable
                 ["RateLimits:Policies:anonymous:Window"] = "00:01:00",
                 ["RateLimits:GlobalConcurrencyLimit"] = "100000",
             };
-            foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            foreach (var (key, value) in storage.Concat(settings ?? new Dictionary<string, string?>()))
             {
                 overrides[key] = value;
             }
@@ -110,7 +111,8 @@ public sealed class PortcullisServer : IAsyncDisposable
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await CliApp.RunAsync([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error);
+        var exit = await CliApp.RunAsync(
+            [.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, await TestDatabase.SettingsForAsync(DataDirectory));
         return new CliResult(exit, output.ToString(), error.ToString());
     }
 
@@ -132,6 +134,7 @@ public sealed class PortcullisServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopKeepingDataAsync();
+        await TestDatabase.DropAsync(DataDirectory);
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

@@ -10,7 +10,7 @@ using Portcullis.Storage;
 
 namespace Portcullis.Storage.Migrations.Sqlite
 {
-    [DbContext(typeof(PortcullisDb))]
+    [DbContext(typeof(SqlitePortcullisDb))]
     [Migration("20261127195100_Initial")]
     partial class Initial
     {
