@@ -11,7 +11,8 @@
 # Scenarios: me (GET /api/me with a valid JWT), password, refresh, client_credentials (token endpoint),
 # throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited).
 #
-# Knobs (env): DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
+# Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
+# Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results
 # Every server started here is stopped by PID on exit (trap), even on error or Ctrl-C. wrk runs are bounded by -d.
 set -euo pipefail
@@ -218,6 +219,9 @@ run() { # round scenario server
     me/portcullis) path=/api/me; script=get.lua; tok=$(pc_token access_token) ;;
     me/baseline)   path=/api/me; script=get.lua; tok=$AT ;;
     me/flask)      path=/me; script=get.lua; tok=$FT ;;
+    me_anon/portcullis) path=/api/me; script=get.lua ;;   # 401 before any crypto: the pipeline alone
+    me_badsig/portcullis) path=/api/me; script=get.lua      # 401 after a full ES256 verification that fails
+                          tok=$(pc_token access_token); tok="${tok%??????}AAAAAA" ;;
     password/portcullis) path=/connect/token; script=post.lua; body=$PW_BODY; conn=$LOGIN_CONN ;;
     password/flask) path=/login; script=post.lua; body=$FLASK_LOGIN; ctype=application/json; conn=$LOGIN_CONN ;;
     refresh/portcullis) path=/connect/token; script=refresh.lua; rtfile=$SCRATCH/rt_${round}
@@ -237,6 +241,10 @@ run() { # round scenario server
 PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"
       "throttled portcullis")
 [ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")
+PLAN+=("me_anon portcullis" "me_badsig portcullis")   # diagnostics: where /api/me's time goes
+if [ -n "${ONLY:-}" ]; then  # ONLY=regex keeps matching "scenario server" items, e.g. ONLY='^me'
+  kept=(); for item in "${PLAN[@]}"; do [[ $item =~ $ONLY ]] && kept+=("$item"); done; PLAN=("${kept[@]}")
+fi
 echo "== warm-up ($WARM each)"
 for item in "${PLAN[@]}"; do set -- $item; run warm "$1" "$2"; done
 for r in $(seq 1 "$ROUNDS"); do

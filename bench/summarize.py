@@ -51,9 +51,11 @@ SCENARIOS = [
     ("refresh", "token endpoint, refresh_token grant, every request a never-used token (rotation chain)"),
     ("client_credentials", "token endpoint, client_credentials grant (confidential client)"),
     ("throttled", "rejected with 429: login throttle on a blocked username (Flask: Flask-Limiter on /limited)"),
+    ("me_anon", "diagnostic: GET /api/me without a token, 401 (the pipeline without token work)"),
+    ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
 ]
 SERVERS = ["portcullis", "baseline", "flask"]
-EXPECT_NON2XX = {"throttled"}
+EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig"}
 
 
 def agg(scenario, server):
@@ -129,6 +131,22 @@ print(f"| one password hash / verify, ms (median of {hash_info.get('count')}, on
       f"(Argon2id m={hash_info.get('memoryKiB')} KiB, t={hash_info.get('iterations')}) | n/a | "
       f"{meta.get('flask_hash_ms')} |")
 print()
+
+anon, badsig, me = agg("me_anon", "portcullis"), agg("me_badsig", "portcullis"), agg("me", "portcullis")
+if anon and badsig and me:
+    us = lambda a: 1e6 / a["rps"]  # noqa: E731  (wall time per request at saturation, all cores)
+    print("Where `/api/me`'s time goes (µs of machine time per request at saturation = 1e6 ÷ req/s; differences "
+          "between scenarios in the same run):\n")
+    print("| step | µs per request |")
+    print("|---|---|")
+    base = agg("me", "baseline")
+    if base:
+        print(f"| bare Kestrel + TLS + JSON (baseline) | {us(base):.0f} |")
+        print(f"| + Portcullis pipeline up to the 401 (no token) | {us(anon) - us(base):+.0f} |")
+    print(f"| + one ES256 signature verification (failing) | {us(badsig) - us(anon):+.0f} |")
+    print(f"| + claims checks, revocation, authorization, handler (2 EF Core queries), JSON | {us(me) - us(badsig):+.0f} |")
+    print(f"| = /api/me | {us(me):.0f} |")
+    print()
 
 print("## Targets (issue 8)\n")
 print("| target | measured | met? |")

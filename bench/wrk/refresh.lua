@@ -22,9 +22,15 @@ request = function()
     "grant_type=refresh_token&client_id=" .. client .. "&refresh_token=" .. token)
 end
 
+-- Answers other than 200 are appended to RT_FILE.errors (status and the start of the body) for the report.
+local errors = nil
 response = function(status, _, body)
   if status == 200 then
     local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
     if token then tail = tail + 1; queue[tail] = token end
+  else
+    errors = errors or io.open(file .. ".errors", "a")
+    errors:write(status, " ", (body or ""):sub(1, 200):gsub("%s+", " "), "\n")
+    errors:flush()
   end
 end
