@@ -132,7 +132,16 @@ public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> us
             return "An e-mail address is required.";
         }
 
-        return email.Length <= 254 && EmailPattern().IsMatch(email) ? null : "The e-mail address is not valid.";
+        try
+        {
+            return email.Length <= 254 && EmailPattern().IsMatch(email) ? null : "The e-mail address is not valid.";
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            // The timeout guards against pathological input; on a starved machine it may fire on a normal one.
+            // Either way the answer is a 400, never a crash.
+            return "The e-mail address is not valid.";
+        }
     }
 
     // A deliberately simple allowlist: one @, no whitespace or control characters, a dot in the domain.

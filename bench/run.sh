@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# bench/run.sh - Portcullis against bare Kestrel and the seed's Flask stack, one machine, one run, side by side.
+#
+#   ./bench/run.sh                # ~6-8 minutes with the defaults; prints a table, writes bench/results/<date>.md
+#   DUR=5s ROUNDS=1 ./bench/run.sh
+#
+# Servers (all on 127.0.0.1, free ports picked at start):
+#   portcullis  Release build, `serve --urls https://127.0.0.1:P --data-dir TMP` on SQLite (HTTPS only)
+#   baseline    bench/Baseline: bare Kestrel, GET /api/me returning the same JSON, same TLS settings and certificate
+#   flask       ../shared/peers/flask_seed under gunicorn -w 2 (sync), PLAIN HTTP (no TLS), request logging off
+# Scenarios: me (GET /api/me with a valid JWT), password, refresh, client_credentials (token endpoint),
+# throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited).
+#
+# Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
+# Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
+#              SKIP_FLASK=0 OUT=bench/results
+# Every server started here is stopped by PID on exit (trap), even on error or Ctrl-C. wrk runs are bounded by -d.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEERS=${PEERS:-$ROOT/../shared/peers}
+DUR=${DUR:-10s}
+WARM=${WARM:-3s}
+ROUNDS=${ROUNDS:-2}
+CONN=${CONN:-32}
+LOGIN_CONN=${LOGIN_CONN:-8}
+HASH_N=${HASH_N:-20}
+SKIP_BUILD=${SKIP_BUILD:-0}
+SKIP_FLASK=${SKIP_FLASK:-0}
+RESULTS=${OUT:-$ROOT/bench/results}
+PY=/usr/bin/python3          # Debian's python: the python3-flask* packages install into it
+GUNICORN=/usr/bin/gunicorn
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+SCRATCH=$(mktemp -d /tmp/portcullis-bench.XXXX)
+RAW=$SCRATCH/raw; mkdir -p "$RAW" "$RESULTS"
+echo "scratch (raw wrk output, server logs) -> $SCRATCH"
+
+declare -A PID=()
+cleanup() { # TERM what we started (gunicorn's master stops its workers), then KILL leftovers, by PID only
+  local p all=()
+  for p in "${PID[@]}"; do all+=("$p" $(ps --ppid "$p" -o pid= 2>/dev/null || true)); done
+  for p in "${PID[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${all[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+  done
+  PID=()
+}
+trap cleanup EXIT INT TERM
+
+stop() { # name: stop one server by PID
+  local p=${PID[$1]} kids
+  kids=$(ps --ppid "$p" -o pid= 2>/dev/null || true)
+  kill -TERM "$p" 2>/dev/null || true
+  for q in $p $kids; do
+    for _ in $(seq 1 50); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$q" 2>/dev/null && kill -KILL "$q" 2>/dev/null || true
+  done
+  unset "PID[$1]"
+}
+
+# ---------------------------------------------------------------- prerequisites (Debian packages)
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+if [ "$SKIP_FLASK" != 1 ]; then
+  [ -x "$GUNICORN" ] || need_apt+=(gunicorn)
+  $PY -c 'import flask, flask_jwt_extended, flask_limiter, marshmallow' 2>/dev/null ||
+    need_apt+=(python3-flask python3-python-flask-jwt-extended python3-flask-limiter python3-marshmallow)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "missing: ${need_apt[*]} (apt-get install them, or run as root)"; exit 1; }
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}"
+fi
+[ "$SKIP_FLASK" = 1 ] || [ -f "$PEERS/flask_seed/app.py" ] || { echo "no $PEERS/flask_seed (set PEERS= or SKIP_FLASK=1)"; exit 1; }
+
+# ---------------------------------------------------------------- build (Release)
+if [ "$SKIP_BUILD" != 1 ]; then
+  echo "building Portcullis and bench/Baseline (Release)"
+  (cd "$ROOT" && dotnet build -c Release -nologo -v q > "$SCRATCH/build.log" 2>&1 &&
+    dotnet build bench/Baseline -c Release -nologo -v q >> "$SCRATCH/build.log" 2>&1) ||
+    { tail -30 "$SCRATCH/build.log"; exit 1; }
+fi
+PC_DLL=$ROOT/src/Portcullis/bin/Release/net10.0/portcullis.dll
+BL_DLL=$ROOT/bench/Baseline/bin/Release/net10.0/Baseline.dll
+portcullis() { dotnet "$PC_DLL" "$@"; }
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+declare -A PORT=( [portcullis]=$(free_port) [baseline]=$(free_port) [flask]=$(free_port) )
+declare -A BASE=( [portcullis]="https://127.0.0.1:${PORT[portcullis]}" [baseline]="https://127.0.0.1:${PORT[baseline]}"
+                  [flask]="http://127.0.0.1:${PORT[flask]}" )
+DATA=$SCRATCH/data
+CA=(--cacert "$DATA/dev-cert.pem")
+
+# The bench relaxes only the per-IP login cap (every request comes from 127.0.0.1). The per-account backoff
+# stays on: only failed logins feed it, and only the "throttled" scenario fails logins, for a username that
+# is not used by any other scenario; its first backoff is 10 minutes so it stays blocked for the whole run.
+export Portcullis__LoginThrottle__AttemptsPerIp=100000000
+export Portcullis__LoginThrottle__FirstBackoff=00:10:00
+export Portcullis__LoginThrottle__MaxBackoff=00:15:00
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_ready() { # name url curl-args... -> prints ms from $T0 to the first 200
+  local name=$1 url=$2; shift 2
+  for _ in $(seq 1 600); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" 2>/dev/null)" = 200 ]; then
+      echo $(( $(now_ms) - T0 )); return 0
+    fi
+    kill -0 "${PID[$name]}" 2>/dev/null || { echo "server $name exited" >&2; cat "$RAW/server_$name.log" >&2; return 1; }
+    sleep 0.02
+  done
+  echo "server $name not ready after 600 polls" >&2; return 1
+}
+start_portcullis() { # log-suffix
+  T0=$(now_ms)
+  dotnet "$PC_DLL" serve --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  PID[portcullis]=$!
+}
+rss_kb() { # name field(VmRSS|VmHWM): sum over the process and its children (gunicorn workers)
+  local p sum=0 v
+  for p in ${PID[$1]} $(ps --ppid "${PID[$1]}" -o pid= 2>/dev/null || true); do
+    v=$(awk -v f="$2:" '$1==f{print $2}' "/proc/$p/status" 2>/dev/null || true); sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+
+META=$SCRATCH/meta.txt
+meta() { echo "$1=$2" >> "$META"; }
+: > "$META"
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta machine "$(nproc) cpus, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), debian $(cat /etc/debian_version)"
+meta versions "dotnet $(dotnet --version); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); $($GUNICORN --version 2>/dev/null || echo 'no gunicorn'); commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN (wrk -t1)"
+
+# ---------------------------------------------------------------- one password hash (the token endpoint's hasher)
+echo "== password hash x$HASH_N (load $(cut -d' ' -f1 /proc/loadavg))"
+HASH_JSON=$(portcullis bench hash --count "$HASH_N" --data-dir "$SCRATCH/hash")
+echo "  $HASH_JSON"
+meta hash "$HASH_JSON"
+meta flask_hash_ms "$([ "$SKIP_FLASK" = 1 ] && echo n/a || (cd "$PEERS/flask_seed" && $PY hash_bench.py "$HASH_N"))"
+
+# ---------------------------------------------------------------- first start (empty data directory)
+echo "== first start on an empty data directory (creates database, keys, certificate)"
+start_portcullis _first
+R=$(wait_ready portcullis "${BASE[portcullis]}/health/live" -k) || exit 1; meta ready_first_ms "$R"
+stop portcullis
+
+# ---------------------------------------------------------------- seed (CLI, offline against the database)
+echo "== seeding with the CLI"
+PASSWORD='Kx7q-load-test-2026-long-phrase'
+printf '%s\n' "$PASSWORD" | portcullis users add --username bench --password-stdin --data-dir "$DATA" > "$RAW/seed.log"
+CLIENT_JSON=$(portcullis clients add --name bench-service --scopes bench --json --data-dir "$DATA")
+CLIENT_ID=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$CLIENT_JSON")
+CLIENT_SECRET=$($PY -c 'import json,sys,urllib.parse as u; print(u.quote(json.loads(sys.argv[1])["client_secret"], safe=""))' "$CLIENT_JSON")
+
+# ---------------------------------------------------------------- start servers
+echo "== starting servers"
+start_portcullis ""
+R=$(wait_ready portcullis "${BASE[portcullis]}/health/live" "${CA[@]}") || exit 1; meta ready_ms "$R"
+T0=$(now_ms)
+dotnet "$BL_DLL" --urls "${BASE[baseline]}" --cert "$DATA/dev-cert.pem" --key "$DATA/dev-key.pem" > "$RAW/server_baseline.log" 2>&1 &
+PID[baseline]=$!
+R=$(wait_ready baseline "${BASE[baseline]}/health/live" "${CA[@]}") || exit 1; meta baseline_ready_ms "$R"
+if [ "$SKIP_FLASK" != 1 ]; then
+  T0=$(now_ms)
+  (cd "$PEERS/flask_seed" && LOG_REQUESTS=0 exec $GUNICORN -w 2 -b "127.0.0.1:${PORT[flask]}" app:app) > "$RAW/server_flask.log" 2>&1 &
+  PID[flask]=$!
+  R=$(wait_ready flask "${BASE[flask]}/hello") || exit 1; meta flask_ready_ms "$R"
+fi
+echo "  up: $(for n in "${!PID[@]}"; do printf '%s=%s(pid %s) ' "$n" "${BASE[$n]}" "${PID[$n]}"; done)"
+
+# ---------------------------------------------------------------- smoke checks (behaviour first, then speed)
+FAIL=0
+check() { if [ "$2" = "$3" ]; then printf '  ok   %-44s %s\n' "$1" "$3"; else printf '  FAIL %-44s expected %s got %s\n' "$1" "$2" "$3"; FAIL=1; fi; }
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+PW_BODY="grant_type=password&client_id=portcullis&username=bench&password=$PASSWORD&scope=openid%20offline_access"
+CC_BODY="grant_type=client_credentials&client_id=$CLIENT_ID&client_secret=$CLIENT_SECRET&scope=bench"
+BAD_BODY="grant_type=password&client_id=portcullis&username=bench-throttled&password=wrong-password-for-the-bench"
+FLASK_LOGIN='{"username":"admin","password":"admin-password"}'
+json_field() { $PY -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1],""))' "$1"; }
+pc_token() { curl -s "${CA[@]}" -X POST --data "$PW_BODY" "${BASE[portcullis]}/connect/token" | json_field "$1"; }
+refresh_pool() { # file n: n fresh refresh tokens from n password grants
+  : > "$1"
+  for _ in $(seq 1 "$2"); do pc_token refresh_token >> "$1"; done
+  [ "$(grep -c . "$1")" = "$2" ] || { echo "could not get $2 refresh tokens" >&2; return 1; }
+}
+echo "== smoke checks"
+AT=$(pc_token access_token)
+check "portcullis password grant -> access token" yes "$([ -n "$AT" ] && echo yes || echo no)"
+check "portcullis GET /api/me with token" 200 "$(code "${CA[@]}" -H "Authorization: Bearer $AT" "${BASE[portcullis]}/api/me")"
+check "portcullis GET /api/me without token" 401 "$(code "${CA[@]}" "${BASE[portcullis]}/api/me")"
+check "portcullis client_credentials grant" 200 "$(code "${CA[@]}" -X POST --data "$CC_BODY" "${BASE[portcullis]}/connect/token")"
+refresh_pool "$SCRATCH/rt_smoke" 1
+RT=$(cat "$SCRATCH/rt_smoke")
+check "portcullis refresh_token grant" 200 "$(code "${CA[@]}" -X POST --data "grant_type=refresh_token&client_id=portcullis&refresh_token=$RT" "${BASE[portcullis]}/connect/token")"
+check "portcullis refresh_token reused -> rejected" 400 "$(code "${CA[@]}" -X POST --data "grant_type=refresh_token&client_id=portcullis&refresh_token=$RT" "${BASE[portcullis]}/connect/token")"
+for _ in 1 2 3 4 5 6; do code "${CA[@]}" -X POST --data "$BAD_BODY" "${BASE[portcullis]}/connect/token" > /dev/null; done
+check "portcullis blocked username -> 429" 429 "$(code "${CA[@]}" -X POST --data "$BAD_BODY" "${BASE[portcullis]}/connect/token")"
+check "baseline GET /api/me" 200 "$(code "${CA[@]}" "${BASE[baseline]}/api/me")"
+if [ "$SKIP_FLASK" != 1 ]; then
+  FT=$(curl -s -X POST -H 'Content-Type: application/json' -d "$FLASK_LOGIN" "${BASE[flask]}/login" | json_field access_token)
+  check "flask GET /me with token" 200 "$(code -H "Authorization: Bearer $FT" "${BASE[flask]}/me")"
+  for _ in $(seq 1 12); do code "${BASE[flask]}/limited" > /dev/null; done  # 5/minute per worker, 2 workers
+  check "flask GET /limited after 12 -> 429" 429 "$(code "${BASE[flask]}/limited")"
+fi
+[ "$FAIL" = 0 ] || { echo "smoke checks failed; not measuring"; exit 1; }
+
+for n in "${!PID[@]}"; do meta "idle_rss_kb_$n" "$(rss_kb "$n" VmRSS)"; done
+
+# ---------------------------------------------------------------- load
+RUNS=$SCRATCH/runs.tsv; : > "$RUNS"
+run() { # round scenario server
+  local round=$1 scenario=$2 server=$3 dur=$DUR conn=$CONN path script tok="" body="" ctype="" rtfile=""
+  [ "$round" = warm ] && dur=$WARM
+  case "$scenario/$server" in
+    me/portcullis) path=/api/me; script=get.lua; tok=$(pc_token access_token) ;;
+    me/baseline)   path=/api/me; script=get.lua; tok=$AT ;;
+    me/flask)      path=/me; script=get.lua; tok=$FT ;;
+    me_anon/portcullis) path=/api/me; script=get.lua ;;   # 401 before any crypto: the pipeline alone
+    me_badsig/portcullis) path=/api/me; script=get.lua      # 401 after a full ES256 verification that fails
+                          tok=$(pc_token access_token); tok="${tok%??????}AAAAAA" ;;
+    password/portcullis) path=/connect/token; script=post.lua; body=$PW_BODY; conn=$LOGIN_CONN ;;
+    password/flask) path=/login; script=post.lua; body=$FLASK_LOGIN; ctype=application/json; conn=$LOGIN_CONN ;;
+    refresh/portcullis) path=/connect/token; script=refresh.lua; rtfile=$SCRATCH/rt_${round}
+                        refresh_pool "$rtfile" "$conn" ;;
+    client_credentials/portcullis) path=/connect/token; script=post.lua; body=$CC_BODY ;;
+    throttled/portcullis) path=/connect/token; script=post.lua; body=$BAD_BODY ;;
+    throttled/flask) path=/limited; script=get.lua ;;
+  esac
+  local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  TOKEN=$tok BODY=$body CONTENT_TYPE=${ctype:-application/x-www-form-urlencoded} RT_FILE=$rtfile \
+    wrk -t1 -c"$conn" -d"$dur" --timeout 10s --latency -s "$ROOT/bench/wrk/$script" "${BASE[$server]}$path" > "$f" 2>&1 || true
+  [ "$round" = warm ] && return 0
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$conn" "$load" "$f" >> "$RUNS"
+  printf '  r%s %-18s %-10s c%-3s %s\n' "$round" "$scenario" "$server" "$conn" "$(grep -h 'Requests/sec' "$f" | tr -s ' ')"
+}
+PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"
+      "throttled portcullis")
+[ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")
+PLAN+=("me_anon portcullis" "me_badsig portcullis")   # diagnostics: where /api/me's time goes
+if [ -n "${ONLY:-}" ]; then  # ONLY=regex keeps matching "scenario server" items, e.g. ONLY='^me'
+  kept=(); for item in "${PLAN[@]}"; do [[ $item =~ $ONLY ]] && kept+=("$item"); done; PLAN=("${kept[@]}")
+fi
+echo "== warm-up ($WARM each)"
+for item in "${PLAN[@]}"; do set -- $item; run warm "$1" "$2"; done
+for r in $(seq 1 "$ROUNDS"); do
+  echo "== round $r ($DUR each; load $(cut -d' ' -f1-3 /proc/loadavg))"
+  for item in "${PLAN[@]}"; do set -- $item; run "$r" "$1" "$2"; done
+done
+for n in "${!PID[@]}"; do meta "peak_rss_kb_$n" "$(rss_kb "$n" VmHWM)"; done
+meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+cleanup
+trap - EXIT INT TERM
+echo "servers stopped"
+
+REPORT="$RESULTS/$(date -u +%Y-%m-%d-%H%M).md"
+$PY "$ROOT/bench/summarize.py" "$META" "$RUNS" | tee "$REPORT"
+echo "report -> $REPORT (raw output in $SCRATCH)"

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw wrk output into the Markdown report: summarize.py META RUNS."""
+import json
+import os
+import re
+import statistics
+import sys
+
+meta_path, runs_path = sys.argv[1], sys.argv[2]
+meta = {}
+for line in open(meta_path):
+    key, _, value = line.rstrip("\n").partition("=")
+    meta[key] = value
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+
+def parse(path):
+    text = open(path).read()
+    out = {"rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "requests": 0, "non2xx": 0, "errors": 0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        out["rps"] = float(m.group(1))
+    if m := re.search(r"^\s+50%\s+(\S+)", text, re.M):
+        out["p50"] = ms(m.group(1))
+    if m := re.search(r"^\s+99%\s+(\S+)", text, re.M):
+        out["p99"] = ms(m.group(1))
+    if m := re.search(r"(\d+) requests in", text):
+        out["requests"] = int(m.group(1))
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
+        out["non2xx"] = int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text):
+        out["errors"] = sum(int(g) for g in m.groups())
+    return out
+
+
+runs = {}
+for line in open(runs_path):
+    rnd, scenario, server, conn, load, path = line.rstrip("\n").split("\t")
+    r = parse(path)
+    r.update(round=rnd, conn=conn, load=load)
+    runs.setdefault((scenario, server), []).append(r)
+
+SCENARIOS = [
+    ("me", "GET /api/me with a valid JWT (Flask: GET /me, HS256)"),
+    ("password", "token endpoint, password grant, scope `openid offline_access` (Flask: POST /login)"),
+    ("refresh", "token endpoint, refresh_token grant, every request a never-used token (rotation chain)"),
+    ("client_credentials", "token endpoint, client_credentials grant (confidential client)"),
+    ("throttled", "rejected with 429: login throttle on a blocked username (Flask: Flask-Limiter on /limited)"),
+    ("me_anon", "diagnostic: GET /api/me without a token, 401 (the pipeline without token work)"),
+    ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
+]
+SERVERS = ["portcullis", "baseline", "flask"]
+EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig"}
+
+
+def agg(scenario, server):
+    rs = runs.get((scenario, server))
+    if not rs:
+        return None
+    return {
+        "rps": statistics.mean(r["rps"] for r in rs),
+        "rps_each": [r["rps"] for r in rs],
+        "p50": statistics.mean(r["p50"] for r in rs),
+        "p99": statistics.mean(r["p99"] for r in rs),
+        "requests": sum(r["requests"] for r in rs),
+        "non2xx": sum(r["non2xx"] for r in rs),
+        "errors": sum(r["errors"] for r in rs),
+        "conn": rs[0]["conn"],
+        "load": "/".join(r["load"] for r in rs),
+    }
+
+
+def f(x, digits=0):
+    return "n/a" if x is None or x != x else f"{x:,.{digits}f}"
+
+
+hash_info = json.loads(meta.get("hash") or "{}")
+cores = os.cpu_count() or 1
+mib = lambda key: int(meta.get(key) or 0) / 1024  # noqa: E731
+
+print(f"# Benchmark run {meta.get('date')}\n")
+print(f"- Machine: {meta.get('machine')}; {meta.get('versions')}")
+print(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}; at end: {meta.get('load_end')}. "
+      "A load average above the core count means other work shared the machine: read the ratios, not the absolutes.")
+print(f"- {meta.get('knobs')}. Portcullis and the Kestrel baseline speak HTTPS (TLS 1.3, same certificate and "
+      "cipher policy); **Flask is plain HTTP** (gunicorn -w 2 sync, no TLS), which favours Flask.")
+print("- Each cell: mean of the rounds; req/s per round in brackets; `load` is the 1-minute load average when "
+      "the run started.\n")
+
+print("| scenario | server | conn | req/s | p50 ms | p99 ms | non-2xx / requests | socket errors | load |")
+print("|---|---|---|---|---|---|---|---|---|")
+for scenario, _ in SCENARIOS:
+    for server in SERVERS:
+        a = agg(scenario, server)
+        if not a:
+            continue
+        each = ", ".join(f(x) for x in a["rps_each"])
+        print(f"| {scenario} | {server} | {a['conn']} | {f(a['rps'])} [{each}] | {f(a['p50'], 2)} | {f(a['p99'], 2)} "
+              f"| {a['non2xx']:,} / {a['requests']:,} | {a['errors']} | {a['load']} |")
+print()
+print("Scenarios:")
+for scenario, text in SCENARIOS:
+    print(f"- `{scenario}`: {text}")
+print()
+
+print("| scenario | Portcullis ÷ bare Kestrel | Portcullis ÷ Flask |")
+print("|---|---|---|")
+for scenario, _ in SCENARIOS:
+    p, b, fl = agg(scenario, "portcullis"), agg(scenario, "baseline"), agg(scenario, "flask")
+    rb = f(p["rps"] / b["rps"], 2) + "×" if p and b else "n/a (no equivalent route)"
+    rf = f(p["rps"] / fl["rps"], 2) + "×" if p and fl else "n/a (no equivalent route)"
+    print(f"| {scenario} | {rb} | {rf} |")
+print()
+
+print("| measure | Portcullis | bare Kestrel | Flask |")
+print("|---|---|---|---|")
+print(f"| idle RSS (after start + smoke checks), MiB | {f(mib('idle_rss_kb_portcullis'))} | "
+      f"{f(mib('idle_rss_kb_baseline'))} | {f(mib('idle_rss_kb_flask'))} (master + 2 workers) |")
+print(f"| peak RSS (VmHWM after all runs), MiB | {f(mib('peak_rss_kb_portcullis'))} | "
+      f"{f(mib('peak_rss_kb_baseline'))} | {f(mib('peak_rss_kb_flask'))} (sum of 3 processes) |")
+print(f"| start to first 200 on /health/live, ms | {meta.get('ready_ms')} (existing data dir); "
+      f"{meta.get('ready_first_ms')} (first start: creates database, keys, certificate) | "
+      f"{meta.get('baseline_ready_ms')} | {meta.get('flask_ready_ms') or 'n/a'} (GET /hello) |")
+print(f"| one password hash / verify, ms (median of {hash_info.get('count')}, one at a time) | "
+      f"{f(hash_info.get('hashMedianMs'), 1)} / {f(hash_info.get('verifyMedianMs'), 1)} "
+      f"(Argon2id m={hash_info.get('memoryKiB')} KiB, t={hash_info.get('iterations')}) | n/a | "
+      f"{meta.get('flask_hash_ms')} |")
+print()
+
+anon, badsig, me = agg("me_anon", "portcullis"), agg("me_badsig", "portcullis"), agg("me", "portcullis")
+if anon and badsig and me:
+    us = lambda a: 1e6 / a["rps"]  # noqa: E731  (wall time per request at saturation, all cores)
+    print("Where `/api/me`'s time goes (µs of machine time per request at saturation = 1e6 ÷ req/s; differences "
+          "between scenarios in the same run):\n")
+    print("| step | µs per request |")
+    print("|---|---|")
+    base = agg("me", "baseline")
+    if base:
+        print(f"| bare Kestrel + TLS + JSON (baseline) | {us(base):.0f} |")
+        print(f"| + Portcullis pipeline up to the 401 (no token) | {us(anon) - us(base):+.0f} |")
+    print(f"| + one ES256 signature verification (failing) | {us(badsig) - us(anon):+.0f} |")
+    print(f"| + claims checks, revocation, authorization, handler (2 EF Core queries), JSON | {us(me) - us(badsig):+.0f} |")
+    print(f"| = /api/me | {us(me):.0f} |")
+    print()
+
+print("## Targets (issue 8)\n")
+print("| target | measured | met? |")
+print("|---|---|---|")
+
+
+def row(target, measured, ok):
+    print(f"| {target} | {measured} | {'n/a' if ok is None else ('yes' if ok else '**no**')} |")
+
+
+p, b, fl = agg("me", "portcullis"), agg("me", "baseline"), agg("me", "flask")
+if p and b:
+    row("/api/me ≥ 0.67× bare Kestrel", f"{p['rps'] / b['rps']:.2f}×", p["rps"] / b["rps"] >= 0.67)
+if p and fl:
+    row("/api/me ≥ 10× Flask", f"{p['rps'] / fl['rps']:.1f}× (Flask without TLS)", p["rps"] / fl["rps"] >= 10)
+pw = agg("password", "portcullis")
+verify = hash_info.get("verifyMedianMs")
+if pw and verify:
+    ceiling = cores / (verify / 1000)
+    row(f"password grant ≥ 90% of cores ÷ hash time ({cores} ÷ {verify:.1f} ms = {ceiling:,.0f}/s)",
+        f"{pw['rps']:,.0f}/s = {pw['rps'] / ceiling:.0%}", pw["rps"] >= 0.9 * ceiling)
+for scenario in ("refresh", "client_credentials"):
+    a = agg(scenario, "portcullis")
+    if a:
+        row(f"{scenario} ≥ 1,500/s on 2 cores", f"{a['rps']:,.0f}/s on {cores} cores", a["rps"] >= 1500)
+if meta.get("idle_rss_kb_portcullis"):
+    row("idle RSS ≤ 120 MB", f"{mib('idle_rss_kb_portcullis'):.0f} MiB", mib("idle_rss_kb_portcullis") * 1.048576 <= 120)
+if meta.get("ready_ms"):
+    row("start to ready ≤ 2 s on SQLite", f"{int(meta['ready_ms']) / 1000:.2f} s (first start {int(meta['ready_first_ms']) / 1000:.2f} s)",
+        int(meta["ready_ms"]) <= 2000)
+row("scale: 1M users / 10M audit events within 10%, audit first page < 100 ms", "not measured (no seeding command, no audit trail yet)", None)
+print()
+
+bad = []
+for (scenario, server), rs in runs.items():
+    a = agg(scenario, server)
+    if scenario not in EXPECT_NON2XX and a["non2xx"]:
+        bad.append(f"{scenario}/{server}: {a['non2xx']} non-2xx answers")
+    if scenario in EXPECT_NON2XX and a["non2xx"] != a["requests"]:
+        bad.append(f"{scenario}/{server}: {a['requests'] - a['non2xx']} answers were not rejections")
+    if a["errors"]:
+        bad.append(f"{scenario}/{server}: {a['errors']} socket errors")
+print("Correctness of the measured answers: " + ("all as expected (2xx, or 429 for `throttled`)." if not bad else "; ".join(bad)))
