@@ -63,7 +63,19 @@ public static partial class Doctor
         }
 
         findings.Add(new(Severity.Info, "cors", "CORS is off: browsers on other origins cannot call the API.", "Nothing to do until a browser client on another origin needs access."));
-        findings.Add(new(Severity.Info, "trusted-proxies", "No trusted proxy is configured: X-Forwarded-* headers are ignored.", "Nothing to do unless Portcullis runs behind a reverse proxy."));
+        var proxies = configuration.GetSection("RateLimits:TrustedProxies").GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).ToList();
+        if (proxies.Count == 0)
+        {
+            findings.Add(new(Severity.Info, "trusted-proxies", "No trusted proxy is configured: X-Forwarded-For is ignored and the client IP is the connection's.", "Nothing to do unless Portcullis runs behind a reverse proxy (then set RateLimits:TrustedProxies)."));
+        }
+        else if (proxies.Any(p => p!.EndsWith("/0", StringComparison.Ordinal)))
+        {
+            findings.Add(new(Severity.High, "trusted-proxies", "A trusted-proxy network covers every address: any client can choose its own IP for rate limits and the audit trail.", "List only your reverse proxies' addresses in RateLimits:TrustedProxies."));
+        }
+        else
+        {
+            findings.Add(new(Severity.Info, "trusted-proxies", $"X-Forwarded-For is read only from {proxies.Count} configured proxy address(es).", "Keep RateLimits:TrustedProxies to your reverse proxies only."));
+        }
 
         CheckPermissions(storage, dataDirectory, tls, findings);
         await CheckSigningKeysAsync(services, time, findings, ct);

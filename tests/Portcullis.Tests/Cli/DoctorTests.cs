@@ -85,6 +85,14 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_trusted_proxy_network_covering_every_address_is_high()
+    {
+        var findings = await CheckAsync(new() { ["RateLimits:TrustedProxies:0"] = "0.0.0.0/0" });
+
+        Assert.Equal(Doctor.Severity.High, Assert.Single(findings, f => f.Id == "trusted-proxies").Severity);
+    }
+
+    [Fact]
     public async Task An_http_only_binding_is_high()
     {
         var findings = await CheckAsync(new() { ["urls"] = "http://127.0.0.1:8080" }, initialize: false);
