@@ -117,7 +117,14 @@ data="$work/data"; out="$work/out"; mkdir -p "$data" "$out"
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()')
 H="https://127.0.0.1:$port"
 section "start Portcullis on $H (data dir under $work)"
-# A throwaway server: the login throttle is relaxed so sqlmap's hundreds of login probes are evaluated, not 429ed.
+# A throwaway server: the login throttle and the request rate limits are relaxed so sqlmap's hundreds of probes
+# are evaluated, not 429ed (the limits themselves are tested in the suite).
+for policy in authenticated:User credentials:ClientIp anonymous:ClientIp; do
+  export "Portcullis__RateLimits__Policies__${policy%%:*}__Algorithm=FixedWindow"
+  export "Portcullis__RateLimits__Policies__${policy%%:*}__PermitLimit=100000000"
+  export "Portcullis__RateLimits__Policies__${policy%%:*}__Window=00:01:00"
+  export "Portcullis__RateLimits__Policies__${policy%%:*}__PartitionBy=${policy#*:}"
+done
 Portcullis__LoginThrottle__AttemptsPerIp=100000000 Portcullis__LoginThrottle__FreeFailuresPerAccount=100000000 \
 setsid dotnet run --project src/Portcullis -c Release --no-build -- serve --urls "$H" --data-dir "$data" \
   >"$out/server.log" 2>&1 </dev/null &
@@ -259,8 +266,9 @@ section "ffuf path discovery (scripts/security-scan/paths.txt, $(grep -c . scrip
 # 404,401 (a 401 exposes nothing), and an authenticated pass filters only 404: there every path that is not a
 # real route must be 404, so a hit is a route hidden behind the 401.
 # Allowlist (regex on the FUZZ word): the OpenAPI document is served to signed-in callers on purpose (issue 3,
-# HDR-13 "intended and authenticated"); anonymously it is a 401 like everything else.
-ffuf_allow='^openapi/v1\.json$'
+# HDR-13 "intended and authenticated"), and /metrics exists for holders of metrics:read (a plain user gets 403
+# naming the permission); anonymously both are a 401 like everything else.
+ffuf_allow='^(openapi/v1\.json|metrics)$'
 if [ "${have[ffuf]}" -eq 1 ]; then
   wl="$root/scripts/security-scan/paths.txt"
   anon_unknown=$(curl -sk -m 10 -o /dev/null -w '%{http_code}' "$H/scan-control-$RANDOM" || true)
