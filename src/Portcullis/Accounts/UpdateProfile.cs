@@ -16,7 +16,8 @@ public static class UpdateProfile
     public sealed record Request(string Email, string CurrentPassword);
 
     public static async Task<Results<Ok<GetMe.Response>, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
-        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords, Audit.AuditLog audit)
+        HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords, Audit.AuditLog audit,
+        PortcullisDb db, RevocationState revocations)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -40,6 +41,8 @@ public static class UpdateProfile
         }
 
         audit.Record(Audit.AuditEvents.ProfileChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { changed = "email" });
+        // The cached profile (GET /api/me) changes: every instance re-reads this user (feed row in the same save).
+        revocations.Add(db, RevocationKinds.User, user.Id.ToString());
         var result = await users.SetEmailAsync(user, request.Email);
         if (!result.Succeeded)
         {
@@ -48,6 +51,7 @@ public static class UpdateProfile
                 : JsonBody.Invalid("email", "The e-mail address is not valid.");
         }
 
+        revocations.InvalidateUser(user.Id);
         var roles = await users.GetRolesAsync(user);
         return TypedResults.Ok(new GetMe.Response(user.Id, user.UserName!, user.Email!, user.CreatedAt, [.. roles.Order(StringComparer.Ordinal)]));
     }

@@ -22,7 +22,10 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     private long _lastSeen;
     private long _userGeneration;
 
-    public sealed record UserState(bool Active, int Epoch, IReadOnlyList<string> Roles);
+    /// <summary>A user's security state and public profile, as cached: enough for token checks, permission checks
+    /// and <c>GET /api/me</c> without a query. Any change to these fields announces the user (feed + invalidate).</summary>
+    public sealed record UserState(bool Active, int Epoch, IReadOnlyList<string> Roles,
+        string? Username = null, string? Email = null, DateTimeOffset Created = default);
 
     /// <summary>Raised when any role's permissions change (here or, through the feed, elsewhere).</summary>
     public event Action? RolesChanged;
@@ -49,10 +52,15 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
             {
                 u.IsDisabled,
                 u.SecurityEpoch,
+                u.UserName,
+                u.Email,
+                u.CreatedAt,
                 Roles = db.UserRoles.Where(ur => ur.UserId == u.Id).Join(db.Roles, ur => ur.RoleId, r => r.Id, (_, r) => r.Name!).ToList(),
             })
             .SingleOrDefaultAsync(ct);
-        var state = row is null ? new UserState(false, -1, []) : new UserState(!row.IsDisabled, row.SecurityEpoch, row.Roles);
+        var state = row is null
+            ? new UserState(false, -1, [])
+            : new UserState(!row.IsDisabled, row.SecurityEpoch, [.. row.Roles.Order(StringComparer.Ordinal)], row.UserName, row.Email, row.CreatedAt);
         if (Interlocked.Read(ref _userGeneration) == generation)
         {
             _users.Set(userId, state, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(30) });
