@@ -28,8 +28,7 @@ public static class ChangeRequiredPassword
 
         if (throttle.Check(http.Connection.RemoteIpAddress, request!.Username) is { } wait)
         {
-            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return TypedResults.Problem(statusCode: 429, title: "Too many attempts; try again later.", type: ProblemTypes.TooManyRequests);
+            return TokenEndpoint.TooManyAttempts(http, wait);
         }
 
         var user = await TokenEndpoint.CheckCredentialsAsync(request.Username, request.CurrentPassword, users, hasher, passwords);

@@ -17,9 +17,9 @@ public static class AdminKeys
         return TypedResults.Ok(keys.OrderByDescending(k => k.Created).ToList());
     }
 
-    public static async Task<Ok<KeyView>> RotateAsync(PortcullisDb db, KeyRing keys, System.Security.Claims.ClaimsPrincipal caller, CancellationToken ct)
+    public static async Task<Ok<KeyView>> RotateAsync(PortcullisDb db, KeyRing keys, Audit.AuditLog audit, CancellationToken ct)
     {
-        var key = await keys.RotateAsync(db, Audit.AuditLog.ActorOf(caller), ct);
+        var key = await keys.RotateAsync(db, audit, ct);
         await keys.ReloadAsync(db, ct);
         return TypedResults.Ok(new KeyView(key.KeyId, key.Algorithm, key.CreatedAt, null));
     }

@@ -21,7 +21,7 @@ public static class AuditQuery
     public sealed record Filter(string? Actor, string? Type, string? Outcome, DateTimeOffset? From, DateTimeOffset? To);
 
     public sealed record Item(long Id, DateTimeOffset Timestamp, int EventId, string Name, string Outcome, string Actor,
-        string? ClientIp, string? Target, string? TraceId, JsonElement? Details, long? Sequence);
+        string? ClientIp, string? Target, string? TraceId, JsonElement? Details);
 
     public sealed record Page(IReadOnlyList<Item> Items, string? Next);
 
@@ -130,5 +130,5 @@ public static class AuditQuery
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     private static Item ToItem(AuditEvent e) => new(e.Id, e.Timestamp, e.EventId, e.Name, e.Outcome, e.Actor, e.ClientIp, e.Target, e.TraceId,
-        e.Details is null ? null : JsonDocument.Parse(e.Details).RootElement.Clone(), null);
+        e.Details is null ? null : JsonDocument.Parse(e.Details).RootElement.Clone());
 }

@@ -40,7 +40,7 @@ public static class KeyCommands
         rotate.Options.Add(CliApp.Json);
         rotate.SetAction((parse, _) => CliApp.WithServicesAsync(parse, io, async services =>
         {
-            var key = await services.GetRequiredService<KeyRing>().RotateAsync(services.GetRequiredService<PortcullisDb>(), "operator", CancellationToken.None);
+            var key = await services.GetRequiredService<KeyRing>().RotateAsync(services.GetRequiredService<PortcullisDb>(), services.GetRequiredService<Audit.AuditLog>(), CancellationToken.None);
             await io.Out.WriteLineAsync(parse.GetValue(CliApp.Json)
                 ? JsonSerializer.Serialize(new { kid = key.KeyId })
                 : $"New signing key {key.KeyId} is active.");

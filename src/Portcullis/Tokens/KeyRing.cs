@@ -56,7 +56,7 @@ public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<Tok
     }
 
     /// <summary>Adds a new signing key that signs from now on; the previous one is retired but still published.</summary>
-    public async Task<SigningKey> RotateAsync(PortcullisDb db, string actor, CancellationToken ct)
+    public async Task<SigningKey> RotateAsync(PortcullisDb db, Audit.AuditLog audit, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var active = await db.SigningKeys.Where(k => k.Use == SigningUse && k.RetiredAt == null).ToListAsync(ct);
@@ -67,11 +67,7 @@ public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<Tok
 
         var created = NewSigningKey();
         db.SigningKeys.Add(created);
-        db.AuditEvents.Add(new Audit.AuditEvent
-        {
-            Timestamp = now, EventId = Audit.AuditEvents.KeyRotated.Id, Name = Audit.AuditEvents.KeyRotated.Name,
-            Outcome = Audit.AuditOutcomes.Success, Actor = actor, Target = $"key:{created.KeyId}",
-        });
+        audit.Record(Audit.AuditEvents.KeyRotated, Audit.AuditOutcomes.Success, $"key:{created.KeyId}");
         await db.SaveChangesAsync(ct);
         return created;
     }

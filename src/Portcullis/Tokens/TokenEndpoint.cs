@@ -69,14 +69,13 @@ public static partial class TokenEndpoint
                 return TooManyAttempts(http, wait);
             }
 
-            var user = await CheckCredentialsAsync(request.Username, request.Password, users, hasher, passwords);
+            var (user, known) = await CheckAsync(request.Username, request.Password, users, hasher, passwords);
             if (user is null)
             {
                 var bruteForce = throttle.Failed(request.Username);
                 LogLoginFailed(logger);
                 metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "failure"));
                 // The account, if the name exists; otherwise only a mask (the "name" may be a mistyped password).
-                var known = request.Username is { Length: <= 256 } name && UsernameRules.Validate(name) is null ? await users.FindByNameAsync(name) : null;
                 await audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure,
                     known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", new { client = request.ClientId }, ct);
                 if (bruteForce != LoginThrottle.Alert.None)
@@ -174,24 +173,32 @@ public static partial class TokenEndpoint
     /// the real one. A password too long to be valid is refused before any hashing (long-password DoS).
     /// </summary>
     internal static async Task<User?> CheckCredentialsAsync(
+        string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords) =>
+        (await CheckAsync(username, password, users, hasher, passwords)).Valid;
+
+    /// <summary>The verdict, and the account the name belongs to (if any) for the audit trail: one lookup.</summary>
+    internal readonly record struct CredentialCheck(User? Valid, User? Known);
+
+    internal static async Task<CredentialCheck> CheckAsync(
         string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords)
     {
-        if (string.IsNullOrEmpty(username) || string.IsNullOrEmpty(password)
-            || username.Length > UsernameRules.MaxLength * 4 || passwords.IsOverLong(password))
+        var user = string.IsNullOrEmpty(username) || username.Length > UsernameRules.MaxLength * 4 || UsernameRules.Validate(username) is not null
+            ? null
+            : await users.FindByNameAsync(username);
+        if (string.IsNullOrEmpty(password) || passwords.IsOverLong(password))
         {
-            return null;
+            return new CredentialCheck(null, user);
         }
 
-        var user = UsernameRules.Validate(username) is null ? await users.FindByNameAsync(username) : null;
         if (user is null)
         {
             hasher.VerifyDummy(password);
-            return null;
+            return new CredentialCheck(null, null);
         }
 
         // CheckPasswordAsync also rewrites a hash made with older parameters.
         var valid = await users.CheckPasswordAsync(user, password);
-        return valid && !user.IsDisabled ? user : null;
+        return new CredentialCheck(valid && !user.IsDisabled ? user : null, user);
     }
 
     private static async Task<ClaimsIdentity> BuildUserIdentityAsync(User user, UserManager<User> users, long sessionStart)
@@ -232,7 +239,8 @@ public static partial class TokenEndpoint
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "security.alert: {Kind}: a burst of failed logins tripped the throttle.")]
     private static partial void LogSecurityAlert(ILogger logger, string kind);
 
-    private static ProblemHttpResult TooManyAttempts(HttpContext http, TimeSpan wait)
+    /// <summary>The throttled answer of every credential endpoint: 429 problem+json with Retry-After.</summary>
+    internal static ProblemHttpResult TooManyAttempts(HttpContext http, TimeSpan wait)
     {
         http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many login attempts; try again later.", type: ProblemTypes.TooManyRequests);

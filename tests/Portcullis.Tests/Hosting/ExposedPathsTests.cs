@@ -35,12 +35,15 @@ public sealed class ExposedPathsTests(ServerFixture fixture) : IClassFixture<Ser
     [MemberData(nameof(Paths))]
     public async Task H06_an_internal_path_is_404_even_for_a_signed_in_user(string path)
     {
+        var token = await TokenAsync();
         if (path == AuthenticatedOpenApi)
         {
+            using var document = await _http.GetWithTokenAsync(path, token);
+            Assert.Equal(HttpStatusCode.OK, document.StatusCode);
+            Assert.Equal("application/json", document.Content.Headers.ContentType?.MediaType);
             return;
         }
 
-        var token = await TokenAsync();
         if (path == PermissionMetrics)
         {
             using var metrics = await _http.GetWithTokenAsync(path, token);
