@@ -219,6 +219,7 @@ public static partial class PortcullisHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRouting();
+        app.UsePortcullisIpRateLimiting(); // per-IP limits before authentication: bad-token floods are cut off cheaply
         app.UseAuthentication();
         // After authentication (the line carries the user id), before authorization and rate limiting (so 401,
         // 403 and 429 answers are logged too).

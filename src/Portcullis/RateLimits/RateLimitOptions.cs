@@ -23,6 +23,15 @@ public sealed class RateLimitOptions
 
     /// <summary>Requests in flight at once, everything but <c>/health</c> counted; more get 429 at once. Default 512.</summary>
     public int GlobalConcurrencyLimit { get; set; } = 512;
+
+    /// <summary>Where counters live: <c>InProcess</c> (the default and, in this version, the only store).</summary>
+    public string Store { get; set; } = InProcessRateLimitStore.Name;
+
+    /// <summary>
+    /// False turns every rate limit off. Only for measuring the limiter's own cost (bench/run.sh
+    /// <c>PORTCULLIS_BENCH_RATELIMITS=off</c>); never in production. A warning is logged at start when off.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
 }
 
 /// <summary>One limit: an algorithm from System.Threading.RateLimiting and what partitions it.</summary>
@@ -146,6 +155,11 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
         if (options.GlobalConcurrencyLimit <= 0)
         {
             failures.Add("RateLimits:GlobalConcurrencyLimit must be positive.");
+        }
+
+        if (!string.Equals(options.Store, InProcessRateLimitStore.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"RateLimits:Store '{options.Store}' is unknown: use InProcess (a shared Redis store is not part of this version; see docs/rate-limits.md).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

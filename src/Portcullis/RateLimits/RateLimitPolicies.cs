@@ -1,15 +1,17 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Portcullis.Hosting;
 
 namespace Portcullis.RateLimits;
 
 /// <summary>
-/// The reserved rate-limit policy names every endpoint declares (a test enforces it), and the wiring: the
-/// framework's rate-limiting middleware running <see cref="RateLimitRegistry"/>'s chained limiter, 429 problem
-/// answers with Retry-After, RateLimit headers on every limited endpoint, and trusted-proxy client addresses.
+/// The reserved rate-limit policy names every endpoint declares (a test enforces it), and the wiring: two
+/// middleware phases acquiring <see cref="RateLimitRegistry"/>'s limits (per IP before authentication, per user or
+/// client after it), 429 problem answers with Retry-After, RateLimit headers on every limited endpoint, and
+/// trusted-proxy client addresses.
 /// </summary>
 public static class RateLimitPolicies
 {
@@ -28,33 +30,19 @@ public static class RateLimitPolicies
     {
         services.AddOptionsWithValidateOnStart<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section);
         services.AddSingleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
+        services.TryAddSingleton<IRateLimitStore, InProcessRateLimitStore>();
         services.AddSingleton<RateLimitRegistry>();
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<RateLimitRegistry>((options, registry) =>
         {
-            // Enforcement is the registry's chained global limiter; the names are registered so endpoints can
-            // declare them (RequireRateLimiting) and the framework finds them.
-            options.GlobalLimiter = registry.Limiter;
+            // Enforcement is Portcullis's two-phase middleware below; the names are registered so endpoints (and
+            // gateway routes) can declare them (RequireRateLimiting) and the framework finds them.
             foreach (var name in registry.PolicyNames)
             {
                 options.AddPolicy(name, _ => RateLimitPartition.GetNoLimiter(string.Empty));
             }
 
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests; // never the default 503
-            options.OnRejected = async (rejected, ct) =>
-            {
-                var http = rejected.HttpContext;
-                var retry = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) && after > TimeSpan.Zero ? after : TimeSpan.FromSeconds(1);
-                registry.Rejected(http);
-                http.Response.Headers.RetryAfter = RateLimitRegistry.Seconds(retry);
-                registry.WriteHeaders(http, retry);
-                var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
-                await problems.WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = http,
-                    ProblemDetails = { Status = StatusCodes.Status429TooManyRequests, Title = "Too many requests; try again later.", Type = ProblemTypes.TooManyRequests },
-                });
-            };
         });
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<RateLimitOptions>>((forwarded, limits) =>
         {
@@ -97,16 +85,64 @@ public static class RateLimitPolicies
         return app;
     }
 
-    /// <summary>The limiter, then the RateLimit headers on admitted responses.</summary>
-    public static WebApplication UsePortcullisRateLimiting(this WebApplication app)
+    /// <summary>
+    /// The limits keyed by client IP, route or nothing (and the global concurrency cap): after routing, BEFORE
+    /// authentication, so floods of bad tokens are counted and refused without a token being checked.
+    /// </summary>
+    public static WebApplication UsePortcullisIpRateLimiting(this WebApplication app) => app.UsePhase(beforeAuthentication: true);
+
+    /// <summary>The limits keyed by user or client id: after authentication and authorization (they need the user).</summary>
+    public static WebApplication UsePortcullisRateLimiting(this WebApplication app) => app.UsePhase(beforeAuthentication: false);
+
+    private static WebApplication UsePhase(this WebApplication app, bool beforeAuthentication)
     {
-        app.UseRateLimiter();
         var registry = app.Services.GetRequiredService<RateLimitRegistry>();
-        app.Use((context, next) =>
+        if (!registry.Enabled)
         {
-            registry.WriteHeaders(context, retryAfter: null);
-            return next(context);
+            return app; // the registry logged a warning at start
+        }
+
+        app.Use(async (context, next) =>
+        {
+            var acquired = await registry.AcquireAsync(context, beforeAuthentication, context.RequestAborted);
+            try
+            {
+                if (!acquired.IsAcquired)
+                {
+                    await RejectAsync(context, registry, acquired, beforeAuthentication);
+                    return;
+                }
+
+                if (acquired.Leases!.Length > 0 || beforeAuthentication)
+                {
+                    // Before authentication: the fields for what was counted so far (a 401 carries them too);
+                    // after: all of them, overwriting, when this phase counted anything.
+                    registry.WriteHeaders(context, retryAfter: null, refusedBy: null, afterAuthentication: !beforeAuthentication);
+                }
+
+                await next(context);
+            }
+            finally
+            {
+                acquired.Dispose();
+            }
         });
         return app;
+    }
+
+    /// <summary>The one refusal answer of both phases: 429 problem+json, Retry-After, RateLimit fields, log and audit.</summary>
+    private static async Task RejectAsync(HttpContext http, RateLimitRegistry registry, RateLimitRegistry.Acquired refused, bool beforeAuthentication)
+    {
+        var retry = refused.Refusal!.TryGetMetadata(MetadataName.RetryAfter, out var after) && after > TimeSpan.Zero ? after : TimeSpan.FromSeconds(1);
+        registry.Rejected(http, refused.RefusedBy);
+        http.Response.StatusCode = StatusCodes.Status429TooManyRequests; // never 503
+        http.Response.Headers.RetryAfter = RateLimitRegistry.Seconds(retry);
+        registry.WriteHeaders(http, retry, refused.RefusedBy, afterAuthentication: !beforeAuthentication);
+        var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails = { Status = StatusCodes.Status429TooManyRequests, Title = "Too many requests; try again later.", Type = ProblemTypes.TooManyRequests },
+        });
     }
 }

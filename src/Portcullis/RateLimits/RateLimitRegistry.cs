@@ -11,30 +11,57 @@ using Microsoft.Extensions.Options;
 namespace Portcullis.RateLimits;
 
 /// <summary>
-/// Turns the configured policies into one chained <see cref="PartitionedRateLimiter{HttpContext}"/> (the library's
-/// CreateChained: every limit must admit). Each limit is its own partitioned limiter that only counts requests
-/// whose endpoint carries its policy (declared in code with RequireRateLimiting, or attached by
-/// <c>RateLimits:Routes</c>); for all others it hands out the library's no-limit partition. The algorithms,
-/// queueing and idle-partition eviction are all System.Threading.RateLimiting's.
+/// Turns the configured policies into partitioned limiters (System.Threading.RateLimiting), one per configured limit,
+/// whose partitions come from the configured <see cref="IRateLimitStore"/>. Each only counts requests whose endpoint
+/// carries its policy (declared in code with RequireRateLimiting, or attached by <c>RateLimits:Routes</c>).
+/// Limits run in two phases: those keyed by client IP, route or nothing run before authentication (a flood of bad
+/// tokens is counted and refused before any token is checked), those keyed by user or client id after it.
 /// </summary>
 public sealed partial class RateLimitRegistry : IDisposable
 {
     /// <summary>A limit as built, with what the RateLimit-Policy header says about it.</summary>
-    public sealed record Limit(string Policy, string Name, RateLimitAlgorithm Algorithm, PartitionParts Parts, int Quota, TimeSpan? Window, PartitionedRateLimiter<HttpContext> Limiter);
+    public sealed record Limit(string Policy, string Name, RateLimitAlgorithm Algorithm, PartitionParts Parts, int Quota, TimeSpan? Window, PartitionedRateLimiter<HttpContext> Limiter)
+    {
+        /// <summary>Counted before authentication: its key needs no user (client IP, route, or one bucket).</summary>
+        public bool BeforeAuthentication => (Parts & (PartitionParts.User | PartitionParts.ClientId)) == 0;
+
+        /// <summary>May wait in a queue instead of failing at once.</summary>
+        internal bool Queues { get; init; }
+
+        /// <summary>Acquisition order within a phase: shortest horizon first, so a refusal spends no longer budget.</summary>
+        internal TimeSpan Horizon { get; init; }
+    }
 
     private readonly Dictionary<string, Limit[]> _byPolicy = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<RateLimitRouteOptions> _routes;
-    private readonly ConcurrentDictionary<Endpoint, Limit[]> _endpointLimits = new();
-    private readonly Limit[] _unmatched;
-    private readonly PartitionedRateLimiter<HttpContext> _global;
+    private readonly ConcurrentDictionary<Endpoint, Phases> _endpointLimits = new();
+    private readonly Phases _unmatched;
+    private readonly Limit _global;
+    private readonly IRateLimitStore _store;
     private readonly ILogger<RateLimitRegistry> _logger;
     private readonly List<PartitionedRateLimiter<HttpContext>> _limiters = [];
     private long _rejections;
 
+    /// <summary>The limits applying to one endpoint: all (header order), and each phase in acquisition order.</summary>
+    private sealed record Phases(Limit[] All, Limit[] Early, Limit[] Late);
+
     public RateLimitRegistry(IOptions<RateLimitOptions> options, ILogger<RateLimitRegistry> logger)
+        : this(options, logger, new InProcessRateLimitStore())
+    {
+    }
+
+    [ActivatorUtilitiesConstructor]
+    public RateLimitRegistry(IOptions<RateLimitOptions> options, ILogger<RateLimitRegistry> logger, IRateLimitStore store)
     {
         _logger = logger;
+        _store = store;
         var value = options.Value;
+        Enabled = value.Enabled;
+        if (!Enabled)
+        {
+            LogDisabled(logger);
+        }
+
         _routes = value.Routes;
         var policies = new Dictionary<string, RateLimitPolicyOptions>(Defaults(), StringComparer.OrdinalIgnoreCase);
         foreach (var (name, policy) in value.Policies)
@@ -42,13 +69,13 @@ public sealed partial class RateLimitRegistry : IDisposable
             policies[name] = policy; // configured replaces the default entirely
         }
 
-        var limiters = _limiters;
+        // Health is not counted, so it answers however many slow requests are in flight. Process-wide, never shared.
         var globalLimit = value.GlobalConcurrencyLimit;
-        // Health is not counted, so it answers however many slow requests are in flight.
-        _global = PartitionedRateLimiter.Create<HttpContext, string>(context => IsHealth(context)
+        var global = PartitionedRateLimiter.Create<HttpContext, string>(context => IsHealth(context)
             ? RateLimitPartition.GetNoLimiter("health")
             : RateLimitPartition.GetConcurrencyLimiter("global", _ => new ConcurrencyLimiterOptions { PermitLimit = globalLimit, QueueLimit = 0 }));
-        limiters.Add(_global);
+        _limiters.Add(global);
+        _global = new Limit("global", "global", RateLimitAlgorithm.Concurrency, PartitionParts.None, globalLimit, null, global) { Horizon = TimeSpan.Zero };
 
         foreach (var (name, policy) in policies)
         {
@@ -57,22 +84,21 @@ public sealed partial class RateLimitRegistry : IDisposable
             for (var i = 0; i < rules.Count; i++)
             {
                 built[i] = Build(name, rules.Count == 1 ? name : $"{name}-{i + 1}", rules[i]);
-                limiters.Add(built[i].Limiter);
+                _limiters.Add(built[i].Limiter);
             }
 
             _byPolicy[name] = built;
         }
 
-        _unmatched = _byPolicy[RateLimitPolicies.Anonymous];
-        Limiter = PartitionedRateLimiter.CreateChained([.. limiters]);
+        _unmatched = Split(_byPolicy[RateLimitPolicies.Anonymous]);
     }
 
-    /// <summary>The limiter the framework's middleware runs for every request (RateLimiterOptions.GlobalLimiter).</summary>
-    public PartitionedRateLimiter<HttpContext> Limiter { get; }
+    /// <summary>False only when <c>RateLimits:Enabled=false</c> (benchmarks measuring the limiter's own cost).</summary>
+    public bool Enabled { get; }
 
     public IReadOnlyCollection<string> PolicyNames => _byPolicy.Keys;
 
-    /// <summary>Requests refused since start (metrics come with the audit work).</summary>
+    /// <summary>Requests refused since start.</summary>
     public long Rejections => Interlocked.Read(ref _rejections);
 
     /// <summary>The built-in policies, used for any reserved name the configuration does not set.</summary>
@@ -100,23 +126,16 @@ public sealed partial class RateLimitRegistry : IDisposable
             throw new InvalidOperationException($"Rate-limit policy '{policy}' is invalid; the options validator reports why.");
         }
 
-        var queue = rule.QueueLimit;
-        Func<string, RateLimitPartition<string>> partition = algorithm switch
-        {
-            RateLimitAlgorithm.FixedWindow => key => RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions
-            {
-                PermitLimit = rule.PermitLimit!.Value, Window = rule.Window!.Value, QueueLimit = queue, AutoReplenishment = true,
-            }),
-            RateLimitAlgorithm.SlidingWindow => key => RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
-            {
-                PermitLimit = rule.PermitLimit!.Value, Window = rule.Window!.Value, SegmentsPerWindow = rule.SegmentsPerWindow ?? 4, QueueLimit = queue, AutoReplenishment = true,
-            }),
-            RateLimitAlgorithm.TokenBucket => key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = rule.TokenLimit!.Value, TokensPerPeriod = rule.TokensPerPeriod!.Value, ReplenishmentPeriod = rule.ReplenishmentPeriod!.Value, QueueLimit = queue, AutoReplenishment = true,
-            }),
-            _ => key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions { PermitLimit = rule.PermitLimit!.Value, QueueLimit = queue }),
-        };
+        var definition = new RateLimitDefinition(
+            policy,
+            name,
+            algorithm,
+            algorithm == RateLimitAlgorithm.TokenBucket ? rule.TokenLimit!.Value : rule.PermitLimit!.Value,
+            rule.Window,
+            rule.SegmentsPerWindow ?? 4,
+            rule.TokensPerPeriod ?? 0,
+            rule.ReplenishmentPeriod,
+            rule.QueueLimit);
 
         var (quota, window) = algorithm switch
         {
@@ -126,12 +145,18 @@ public sealed partial class RateLimitRegistry : IDisposable
             _ => (rule.PermitLimit!.Value, rule.Window),
         };
 
+        var store = _store;
         Limit? self = null;
         var limiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             Applies(Applying(context), self!)
-                ? partition(PartitionKey(context, parts))
+                ? RateLimitPartition.Get(PartitionKey(context, parts), key => store.Create(definition, key))
                 : RateLimitPartition.GetNoLimiter(string.Empty));
-        self = new Limit(policy, name, algorithm, parts, quota, window, limiter);
+        self = new Limit(policy, name, algorithm, parts, quota, window, limiter)
+        {
+            Queues = rule.QueueLimit > 0,
+            // Concurrency permits come back when the request ends: last, whatever their order.
+            Horizon = window ?? TimeSpan.MaxValue,
+        };
         return self;
     }
 
@@ -151,9 +176,11 @@ public sealed partial class RateLimitRegistry : IDisposable
     private const string ItemKey = "Portcullis.RateLimits.Applying";
 
     /// <summary>The limits that apply to this request, worked out once per endpoint and kept for the request.</summary>
-    public Limit[] Applying(HttpContext context)
+    public Limit[] Applying(HttpContext context) => Resolve(context).All;
+
+    private Phases Resolve(HttpContext context)
     {
-        if (context.Items[ItemKey] is Limit[] cached)
+        if (context.Items[ItemKey] is Phases cached)
         {
             return cached;
         }
@@ -164,11 +191,11 @@ public sealed partial class RateLimitRegistry : IDisposable
         return limits;
     }
 
-    private Limit[] ForEndpoint(Endpoint endpoint)
+    private Phases ForEndpoint(Endpoint endpoint)
     {
         if (endpoint.Metadata.GetMetadata<DisableRateLimitingAttribute>() is not null)
         {
-            return [];
+            return Split([]);
         }
 
         // Every declared policy applies (a group's and the endpoint's own): all must admit.
@@ -186,7 +213,91 @@ public sealed partial class RateLimitRegistry : IDisposable
             }
         }
 
-        return [.. names.Distinct(StringComparer.OrdinalIgnoreCase).SelectMany(n => _byPolicy.TryGetValue(n, out var l) ? l : [])];
+        return Split([.. names.Distinct(StringComparer.OrdinalIgnoreCase).SelectMany(n => _byPolicy.TryGetValue(n, out var l) ? l : [])]);
+    }
+
+    private Phases Split(Limit[] all) => new(
+        all,
+        [_global, .. all.Where(l => l.BeforeAuthentication).OrderBy(l => l.Horizon)],
+        [.. all.Where(l => !l.BeforeAuthentication).OrderBy(l => l.Horizon)]);
+
+    /// <summary>
+    /// Acquires a permit of every limit of one phase that applies to the request, shortest horizon first. When
+    /// several limits count time windows, each is first asked (a zero-permit request, which takes nothing) whether
+    /// it would admit, so a request one limit refuses spends no permit of another ("5 per minute AND 100 per day":
+    /// a refused request never uses the daily budget). Only requests racing for the very last permits can still
+    /// spend one; concurrency permits always come back when the lease is disposed.
+    /// </summary>
+    internal async ValueTask<Acquired> AcquireAsync(HttpContext context, bool beforeAuthentication, CancellationToken cancellationToken)
+    {
+        var phases = Resolve(context);
+        var limits = beforeAuthentication ? phases.Early : phases.Late;
+        if (limits.Length == 0)
+        {
+            return Acquired.None;
+        }
+
+        if (limits.Count(l => l.Algorithm != RateLimitAlgorithm.Concurrency && !l.Queues) > 1)
+        {
+            foreach (var limit in limits)
+            {
+                if (limit.Algorithm == RateLimitAlgorithm.Concurrency || limit.Queues)
+                {
+                    continue;
+                }
+
+                var probe = limit.Limiter.AttemptAcquire(context, 0);
+                if (!probe.IsAcquired)
+                {
+                    return new Acquired(null, probe, limit);
+                }
+
+                probe.Dispose();
+            }
+        }
+
+        RateLimitLease[]? leases = null;
+        for (var i = 0; i < limits.Length; i++)
+        {
+            var limit = limits[i];
+            var lease = limit.Queues
+                ? await limit.Limiter.AcquireAsync(context, 1, cancellationToken)
+                : limit.Limiter.AttemptAcquire(context, 1);
+            if (!lease.IsAcquired)
+            {
+                for (var j = i - 1; j >= 0; j--)
+                {
+                    leases![j].Dispose();
+                }
+
+                return new Acquired(null, lease, limit);
+            }
+
+            leases ??= new RateLimitLease[limits.Length];
+            leases[i] = lease;
+        }
+
+        return new Acquired(leases, null, null);
+    }
+
+    /// <summary>What one phase got: its leases (held for the request), or the refusing lease and limit.</summary>
+    internal readonly record struct Acquired(RateLimitLease[]? Leases, RateLimitLease? Refusal, Limit? RefusedBy)
+    {
+        public static readonly Acquired None = new([], null, null);
+
+        public bool IsAcquired => Refusal is null;
+
+        public void Dispose()
+        {
+            Refusal?.Dispose();
+            if (Leases is not null)
+            {
+                for (var i = Leases.Length - 1; i >= 0; i--)
+                {
+                    Leases[i]?.Dispose();
+                }
+            }
+        }
     }
 
     private static string? Normalize(string? pattern) => pattern is null ? null : "/" + pattern.Trim().Trim('/');
@@ -258,9 +369,14 @@ public sealed partial class RateLimitRegistry : IDisposable
 
     /// <summary>
     /// IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers, structured-field lists):
-    /// <c>"authenticated";q=100;w=10</c> and <c>"authenticated";r=42</c>, with <c>t</c> when the reset is known.
+    /// <c>"authenticated";q=100;w=10</c> and <c>"authenticated";r=42;t=3</c>, for every limit applying to the
+    /// request. <c>t</c> is the seconds until the quota is whole again (a window's end; for a token bucket, until it
+    /// is full), an upper bound; a limit at zero takes <paramref name="retryAfter"/> when given.
     /// </summary>
-    public void WriteHeaders(HttpContext context, TimeSpan? retryAfter)
+    public void WriteHeaders(HttpContext context, TimeSpan? retryAfter) => WriteHeaders(context, retryAfter, null, afterAuthentication: true);
+
+    /// <summary>The fields for the limits counted so far: before authentication only, or all.</summary>
+    internal void WriteHeaders(HttpContext context, TimeSpan? retryAfter, Limit? refusedBy, bool afterAuthentication)
     {
         var limits = Applying(context);
         if (limits.Length == 0)
@@ -272,6 +388,11 @@ public sealed partial class RateLimitRegistry : IDisposable
         var state = new StringBuilder();
         foreach (var limit in limits)
         {
+            if (!afterAuthentication && !limit.BeforeAuthentication)
+            {
+                continue;
+            }
+
             if (policy.Length > 0)
             {
                 policy.Append(", ");
@@ -284,27 +405,34 @@ public sealed partial class RateLimitRegistry : IDisposable
                 policy.Append(";w=").Append(Seconds(window));
             }
 
-            var available = limit.Limiter.GetStatistics(context)?.CurrentAvailablePermits ?? 0;
-            var remaining = Math.Clamp(available, 0, limit.Quota);
+            var statistics = limit.Limiter.GetStatistics(context);
+            var remaining = Math.Clamp(statistics?.CurrentAvailablePermits ?? 0, 0, limit.Quota);
             state.Append('"').Append(limit.Name).Append("\";r=").Append(remaining.ToString(CultureInfo.InvariantCulture));
-            if (remaining == 0 && retryAfter is { } reset)
+            var reset = (ReferenceEquals(limit, refusedBy) || (refusedBy is null && remaining == 0)) && retryAfter is { } after
+                ? after
+                : (statistics as RateLimitStatistics)?.ResetAfter;
+            if (reset is { } t)
             {
-                state.Append(";t=").Append(Seconds(reset));
+                state.Append(";t=").Append(Math.Max(0, (long)Math.Ceiling(t.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
             }
         }
 
-        context.Response.Headers["RateLimit-Policy"] = policy.ToString();
-        context.Response.Headers["RateLimit"] = state.ToString();
+        if (policy.Length > 0)
+        {
+            context.Response.Headers["RateLimit-Policy"] = policy.ToString();
+            context.Response.Headers["RateLimit"] = state.ToString();
+        }
     }
 
     public static string Seconds(TimeSpan span) =>
         Math.Max(1, (long)Math.Ceiling(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
-    internal void Rejected(HttpContext context)
+    /// <summary>Counts, logs and audits a refusal, naming the limit that refused (or every applying one).</summary>
+    internal void Rejected(HttpContext context, Limit? refusedBy = null)
     {
         Interlocked.Increment(ref _rejections);
         var route = context.GetEndpoint() is RouteEndpoint endpoint ? endpoint.RoutePattern.RawText ?? "" : "(unmatched)";
-        var policies = string.Join(',', Applying(context).Select(l => l.Name));
+        var policies = refusedBy?.Name ?? string.Join(',', Applying(context).Select(l => l.Name));
         LogRejected(_logger, route, policies, ClientAddress(context));
         context.RequestServices.GetService<Audit.RejectionAggregator>()?.Rejected(route, policies, ClientAddress(context));
     }
@@ -313,9 +441,12 @@ public sealed partial class RateLimitRegistry : IDisposable
         Message = "excess_rate_limit_exceeded: route {Route}, policies {Policies}, client {ClientIp}.")]
     private static partial void LogRejected(ILogger logger, string route, string policies, string clientIp);
 
+    [LoggerMessage(EventId = 5002, EventName = "rate_limits_disabled", Level = LogLevel.Warning,
+        Message = "RateLimits:Enabled is false: no request is rate limited. Only for measuring the limiter's own cost, never in production.")]
+    private static partial void LogDisabled(ILogger logger);
+
     public void Dispose()
     {
-        Limiter.Dispose();
         foreach (var limiter in _limiters)
         {
             limiter.Dispose();

@@ -115,4 +115,58 @@ public sealed class LoginThrottleTests
         Assert.Equal(a.Item2, b.Item2);
         Assert.Equal(a.Item3, b.Item3);
     }
+
+    [Fact]
+    public async Task A10_thirty_IPs_behind_a_trusted_proxy_slow_one_account_and_the_owner_still_gets_in_after_the_window()
+    {
+        await using var server = await PortcullisServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RateLimits:TrustedProxies:0"] = "127.0.0.1",
+            ["LoginThrottle:AttemptsPerIp"] = "5",
+            ["LoginThrottle:FreeFailuresPerAccount"] = "3",
+            ["LoginThrottle:FirstBackoff"] = "00:00:01",
+            ["LoginThrottle:MaxBackoff"] = "00:00:02",
+        });
+        using var http = server.CreateClient();
+        var name = ClientFlows.UniqueName("target");
+        await http.RegisterOkAsync(name);
+
+        async Task<HttpResponseMessage> Login(string password, string forwardedFor)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string>
+                {
+                    ["grant_type"] = "password", ["username"] = name, ["password"] = password, ["client_id"] = PortcullisServer.ClientId, ["scope"] = "openid",
+                }),
+            };
+            request.Headers.Add("X-Forwarded-For", forwardedFor);
+            return await http.SendAsync(request);
+        }
+
+        // 30 addresses, one guess each: far below the per-IP allowance of 5, so only the per-account backoff can bite.
+        var statuses = new List<HttpStatusCode>();
+        for (var n = 1; n <= 30; n++)
+        {
+            using var guess = await Login(Wrong, $"203.0.113.{n}");
+            statuses.Add(guess.StatusCode);
+            Assert.True(guess.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.TooManyRequests, $"guess {n}: {guess.StatusCode}");
+        }
+
+        Assert.Equal([HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest], statuses[..3]);
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[4]); // the 4th failure opened the backoff
+        Assert.True(statuses.Count(s => s == HttpStatusCode.TooManyRequests) >= 10, string.Join(",", statuses));
+
+        // The owner, from an address the attack never used: held back while the backoff runs, answered the same way...
+        using (var held = await Login(ClientFlows.Password, "198.51.100.7"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, held.StatusCode);
+            Assert.InRange(held.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
+        }
+
+        // ...and in once MaxBackoff (2 s, the documented ceiling) has passed.
+        await Task.Delay(TimeSpan.FromSeconds(2.5), TestContext.Current.CancellationToken);
+        using var owner = await Login(ClientFlows.Password, "198.51.100.7");
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+    }
 }
