@@ -14,6 +14,10 @@
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results
+#              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis with RateLimits:Enabled=false (no limiter at all), to
+#              compare `me` with a default run and see what the limiter adds to a protected call (target ≤ 5%):
+#                ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
+# Rate-limiter memory with a million partition keys: bench/ratelimit-memory.sh (separate, no server).
 # Every server started here is stopped by PID on exit (trap), even on error or Ctrl-C. wrk runs are bounded by -d.
 set -euo pipefail
 
@@ -110,6 +114,12 @@ for policy in authenticated:User credentials:ClientIp anonymous:ClientIp; do
   export "Portcullis__RateLimits__Policies__${name}__PartitionBy=${part}"
 done
 export Portcullis__RateLimits__GlobalConcurrencyLimit=100000
+RATELIMITS=${PORTCULLIS_BENCH_RATELIMITS:-on}
+case "$RATELIMITS" in
+  on) ;;
+  off) export Portcullis__RateLimits__Enabled=false ;;
+  *) echo "PORTCULLIS_BENCH_RATELIMITS must be on or off" >&2; exit 2 ;;
+esac
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 wait_ready() { # name url curl-args... -> prints ms from $T0 to the first 200
@@ -143,7 +153,7 @@ meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta machine "$(nproc) cpus, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), debian $(cat /etc/debian_version)"
 meta versions "dotnet $(dotnet --version); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); $($GUNICORN --version 2>/dev/null || echo 'no gunicorn'); commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
 meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN (wrk -t1)"
+meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN (wrk -t1) rate limits $RATELIMITS"
 
 # ---------------------------------------------------------------- one password hash (the token endpoint's hasher)
 echo "== password hash x$HASH_N (load $(cut -d' ' -f1 /proc/loadavg))"

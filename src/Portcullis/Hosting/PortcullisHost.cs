@@ -222,7 +222,7 @@ public static partial class PortcullisHost
         app.UsePortcullisIpRateLimiting(); // per-IP limits before authentication: bad-token floods are cut off cheaply
         app.UseAuthentication();
         // After authentication (the line carries the user id), before authorization and rate limiting (so 401,
-        // 403 and 429 answers are logged too).
+        // 403 and 429 answers are logged too; per-IP 429s, refused before this, are logged by the rate limiter).
         app.UseRequestLogging();
         app.UseAuthorization();
         app.UsePortcullisRateLimiting();
