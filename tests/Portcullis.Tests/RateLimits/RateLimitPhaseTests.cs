@@ -235,4 +235,36 @@ public sealed partial class RateLimitPhaseTests
         var retry = (int)refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds;
         Assert.Equal($"\"fixed\";r=0;t={retry}", Item(refused, "RateLimit", "fixed"));
     }
+
+    private sealed class RecordingStore : IRateLimitStore
+    {
+        private readonly InProcessRateLimitStore _inner = new();
+
+        public System.Collections.Concurrent.ConcurrentQueue<string> Created { get; } = new();
+
+        public RateLimiter Create(RateLimitDefinition limit, string partitionKey)
+        {
+            Created.Enqueue($"{limit.Name} {limit.Algorithm} {partitionKey}");
+            return _inner.Create(limit, partitionKey);
+        }
+    }
+
+    [Fact]
+    public async Task The_counter_store_is_one_seam_every_partition_comes_from()
+    {
+        var store = new RecordingStore();
+        await using var server = await PortcullisServer.StartAsync(
+            new Dictionary<string, string?>(Limit("RateLimits:Policies:anonymous", "FixedWindow", 2, "00:05:00", "ClientIp").Select(p => KeyValuePair.Create(p.Item1, p.Item2))),
+            services => services.AddSingleton<IRateLimitStore>(store));
+        using var http = server.CreateClient();
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await http.GetAsync("health/live");
+            Assert.Equal(i < 2 ? HttpStatusCode.OK : HttpStatusCode.TooManyRequests, response.StatusCode);
+        }
+
+        Assert.Equal(["anonymous FixedWindow ip:127.0.0.1|"], store.Created.Distinct()); // one partition, made once
+        Assert.Single(store.Created);
+    }
 }

@@ -343,7 +343,8 @@ public sealed partial class RateLimitTests
                 ("RateLimits:Policies:parts:PartitionBy", "ClientIp,UserAgent"),
                 ("RateLimits:Routes:0:Route", "/health/live"),
                 ("RateLimits:Routes:0:Policies", "anonymous, nope"),
-                ("RateLimits:TrustedProxies:0", "not-an-address"));
+                ("RateLimits:TrustedProxies:0", "not-an-address"),
+                ("RateLimits:Store", "Memcached"));
 
             var failure = await HostRun.StartFailsAsync(settings);
 
@@ -351,7 +352,7 @@ public sealed partial class RateLimitTests
             string[] expected =
             [
                 "RateLimits:Policies:leaky:Algorithm", "RateLimits:Policies:zero:Window", "RateLimits:Policies:negative:TokenLimit",
-                "RateLimits:Policies:parts:PartitionBy", "unknown policy 'nope'", "RateLimits:TrustedProxies:0",
+                "RateLimits:Policies:parts:PartitionBy", "unknown policy 'nope'", "RateLimits:TrustedProxies:0", "RateLimits:Store 'Memcached'",
             ];
             foreach (var text in expected)
             {
