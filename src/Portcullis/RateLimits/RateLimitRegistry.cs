@@ -112,6 +112,12 @@ public sealed partial class RateLimitRegistry : IDisposable
         [RateLimitPolicies.Authenticated] = new()
         {
             Algorithm = nameof(RateLimitAlgorithm.TokenBucket), TokenLimit = 100, TokensPerPeriod = 10, ReplenishmentPeriod = TimeSpan.FromSeconds(1), PartitionBy = nameof(PartitionParts.User),
+            // Per IP as well, counted before authentication: a flood of bad tokens is refused 429 before any
+            // token is checked. Generous, so many users behind one NAT address are not held back.
+            Limits =
+            [
+                new() { Algorithm = nameof(RateLimitAlgorithm.TokenBucket), TokenLimit = 1000, TokensPerPeriod = 100, ReplenishmentPeriod = TimeSpan.FromSeconds(1), PartitionBy = nameof(PartitionParts.ClientIp) },
+            ],
         },
         [RateLimitPolicies.Anonymous] = new()
         {

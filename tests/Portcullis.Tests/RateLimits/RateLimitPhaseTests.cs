@@ -267,4 +267,23 @@ public sealed partial class RateLimitPhaseTests
         Assert.Equal(["anonymous FixedWindow ip:127.0.0.1|"], store.Created.Distinct()); // one partition, made once
         Assert.Single(store.Created);
     }
+
+    [Fact]
+    public void R07_the_default_authenticated_policy_also_limits_per_IP_before_authentication()
+    {
+        var policy = RateLimitRegistry.Defaults()[RateLimitPolicies.Authenticated];
+        Assert.Equal("User", policy.PartitionBy);
+        var perIp = Assert.Single(policy.Limits);
+        Assert.Equal("ClientIp", perIp.PartitionBy);
+
+        using var registry = new RateLimitRegistry(
+            Microsoft.Extensions.Options.Options.Create(new RateLimitOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<RateLimitRegistry>.Instance);
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        var endpoint = new Microsoft.AspNetCore.Http.Endpoint(null, new Microsoft.AspNetCore.Http.EndpointMetadataCollection(new Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute(RateLimitPolicies.Authenticated)), "api");
+        Microsoft.AspNetCore.Http.EndpointHttpContextExtensions.SetEndpoint(context, endpoint);
+        var limits = registry.Applying(context);
+        Assert.Equal(["authenticated-1", "authenticated-2"], limits.Select(l => l.Name));
+        Assert.Equal([false, true], limits.Select(l => l.BeforeAuthentication));
+    }
 }
