@@ -9,7 +9,8 @@
 #   baseline    bench/Baseline: bare Kestrel, GET /api/me returning the same JSON, same TLS settings and certificate
 #   flask       ../shared/peers/flask_seed under gunicorn -w 2 (sync), PLAIN HTTP (no TLS), request logging off
 # Scenarios: me (GET /api/me with a valid JWT), password, refresh, client_credentials (token endpoint),
-# throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited).
+# throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited),
+# ratelimited (GET /health/ready refused 429 by a per-IP limit, before authentication: the limiter's refusal path).
 #
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
@@ -114,6 +115,14 @@ for policy in authenticated:User credentials:ClientIp anonymous:ClientIp; do
   export "Portcullis__RateLimits__Policies__${name}__PartitionBy=${part}"
 done
 export Portcullis__RateLimits__GlobalConcurrencyLimit=100000
+# The "ratelimited" scenario: /health/ready (which nothing else here uses) admits one request per client IP per
+# day, so every measured request is refused 429 by the per-IP phase, before authentication.
+export Portcullis__RateLimits__Policies__benchlimited__Algorithm=FixedWindow
+export Portcullis__RateLimits__Policies__benchlimited__PermitLimit=1
+export Portcullis__RateLimits__Policies__benchlimited__Window=1.00:00:00
+export Portcullis__RateLimits__Policies__benchlimited__PartitionBy=ClientIp
+export Portcullis__RateLimits__Routes__0__Route=/health/ready
+export Portcullis__RateLimits__Routes__0__Policies=benchlimited
 RATELIMITS=${PORTCULLIS_BENCH_RATELIMITS:-on}
 case "$RATELIMITS" in
   on) ;;
@@ -212,6 +221,8 @@ AT=$(pc_token access_token)
 check "portcullis password grant -> access token" yes "$([ -n "$AT" ] && echo yes || echo no)"
 check "portcullis GET /api/me with token" 200 "$(code "${CA[@]}" -H "Authorization: Bearer $AT" "${BASE[portcullis]}/api/me")"
 check "portcullis GET /api/me without token" 401 "$(code "${CA[@]}" "${BASE[portcullis]}/api/me")"
+code "${CA[@]}" "${BASE[portcullis]}/health/ready" >/dev/null  # spends the day's one permit
+[ "$RATELIMITS" = off ] || check "portcullis GET /health/ready over its limit" 429 "$(code "${CA[@]}" "${BASE[portcullis]}/health/ready")"
 check "portcullis client_credentials grant" 200 "$(code "${CA[@]}" -X POST --data "$CC_BODY" "${BASE[portcullis]}/connect/token")"
 refresh_pool "$SCRATCH/rt_smoke" 1
 RT=$(cat "$SCRATCH/rt_smoke")
@@ -249,6 +260,7 @@ run() { # round scenario server
     client_credentials/portcullis) path=/connect/token; script=post.lua; body=$CC_BODY ;;
     throttled/portcullis) path=/connect/token; script=post.lua; body=$BAD_BODY ;;
     throttled/flask) path=/limited; script=get.lua ;;
+    ratelimited/portcullis) path=/health/ready; script=get.lua ;;   # 429 from the per-IP phase
   esac
   local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -262,6 +274,7 @@ PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "
       "throttled portcullis")
 [ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")
 PLAN+=("me_anon portcullis" "me_badsig portcullis")   # diagnostics: where /api/me's time goes
+[ "$RATELIMITS" = off ] || PLAN+=("ratelimited portcullis")  # the rate limiter's refusal path
 if [ -n "${ONLY:-}" ]; then  # ONLY=regex keeps matching "scenario server" items, e.g. ONLY='^me'
   kept=(); for item in "${PLAN[@]}"; do [[ $item =~ $ONLY ]] && kept+=("$item"); done; PLAN=("${kept[@]}")
 fi

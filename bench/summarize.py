@@ -53,9 +53,10 @@ SCENARIOS = [
     ("throttled", "rejected with 429: login throttle on a blocked username (Flask: Flask-Limiter on /limited)"),
     ("me_anon", "diagnostic: GET /api/me without a token, 401 (the pipeline without token work)"),
     ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
+    ("ratelimited", "rejected with 429 by a per-IP rate limit before authentication (GET /health/ready over its limit)"),
 ]
 SERVERS = ["portcullis", "baseline", "flask"]
-EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig"}
+EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig", "ratelimited"}
 
 
 def agg(scenario, server):
