@@ -9,7 +9,12 @@ using Portcullis.Hosting;
 
 namespace Portcullis.Tests.Cli;
 
-/// <summary><c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings.</summary>
+/// <summary>
+/// <c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings. SQLite in both passes: the
+/// findings are about configuration, files and certificates (the SQLite file's permissions among them); the one
+/// database query (active signing keys) is provider-neutral LINQ, and the PostgreSQL-specific finding
+/// (<c>database-tls</c>) is a check of the connection string that needs no server.
+/// </summary>
 public sealed class DoctorTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-doctor-").FullName;
