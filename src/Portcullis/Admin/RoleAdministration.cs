@@ -115,7 +115,10 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
         }
 
         // Read under the lock: a change on another instance commits before this one reads the role and its holders.
+        // Also the membership lock: an assignment of this role in flight commits first (and is revoked here) or
+        // finds the role gone, instead of inserting a membership of a deleted role.
         await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.Roles, ct);
+        await StoreLocks.AlsoLockAsync(db, StoreLocks.Name.AdminMembership, ct);
         if (await roles.FindByNameAsync(name) is not { } role)
         {
             return Outcome.NotFound;

@@ -71,6 +71,7 @@ public sealed class UserAdministration(
                 user.IsDisabled = disabled;
                 return Task.CompletedTask;
             }, ct);
+            return Outcome.Done;
         }, ct);
 
     /// <summary>Ends every session; the user cannot sign in again until they choose a new password.</summary>
@@ -103,6 +104,7 @@ public sealed class UserAdministration(
                     throw new InvalidOperationException("Deleting the user failed: " + string.Join(", ", deleted.Errors.Select(e => e.Code)));
                 }
             }, ct);
+            return Outcome.Done;
         }, ct);
 
     public async Task<Outcome> EndSessionsAsync(Guid id, CancellationToken ct)
@@ -126,6 +128,12 @@ public sealed class UserAdministration(
 
         return await GuardedAsync(id, leavesAdmin: false, async user =>
         {
+            // Again under the lock: a role deleted meanwhile (RoleAdministration.DeleteAsync takes this lock too).
+            if (!await db.Roles.AnyAsync(r => r.Name == role, ct))
+            {
+                return Outcome.UnknownRole;
+            }
+
             if (!await users.IsInRoleAsync(user, role))
             {
                 audit.Record(AuditEvents.RoleAssigned, AuditOutcomes.Success, $"user:{user.Id}", new { role });
@@ -133,6 +141,7 @@ public sealed class UserAdministration(
             }
 
             await AnnounceAsync(user, ct);
+            return Outcome.Done;
         }, ct);
     }
 
@@ -152,6 +161,7 @@ public sealed class UserAdministration(
             }
 
             await AnnounceAsync(user, ct);
+            return Outcome.Done;
         }, ct);
     }
 
@@ -192,7 +202,7 @@ public sealed class UserAdministration(
     /// with its audit event: the last-admin check, the change and the event cannot interleave with the same
     /// sequence on another request or another Portcullis instance (two admins demoting each other).
     /// </summary>
-    private async Task<Outcome> GuardedAsync(Guid id, bool leavesAdmin, Func<User, Task> change, CancellationToken ct)
+    private async Task<Outcome> GuardedAsync(Guid id, bool leavesAdmin, Func<User, Task<Outcome>> change, CancellationToken ct)
     {
         User user;
         await using (var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.AdminMembership, ct))
@@ -213,7 +223,11 @@ public sealed class UserAdministration(
                 }
             }
 
-            await change(user);
+            if (await change(user) is not Outcome.Done and var refused)
+            {
+                return refused; // rolled back: nothing of it is saved
+            }
+
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
         }

@@ -54,4 +54,22 @@ public static class StoreLocks
             throw;
         }
     }
+
+    /// <summary>
+    /// Takes a second lock inside a transaction from <see cref="BeginLockedAsync"/> (SQLite: the write lock is
+    /// already held). Take them in one order — <see cref="Name.Roles"/> before <see cref="Name.AdminMembership"/> — so
+    /// two changes that need both cannot deadlock.
+    /// </summary>
+    public static async Task AlsoLockAsync(PortcullisDb db, Name name, CancellationToken ct)
+    {
+        if (db.Database.CurrentTransaction is null)
+        {
+            throw new InvalidOperationException("AlsoLockAsync needs the transaction from BeginLockedAsync.");
+        }
+
+        if (db is PostgresPortcullisDb)
+        {
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({(long)name})", ct);
+        }
+    }
 }

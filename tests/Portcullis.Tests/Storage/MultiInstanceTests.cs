@@ -222,6 +222,68 @@ public sealed class MultiInstanceTests
     }
 
     [Fact]
+    public async Task Deleting_a_role_while_both_instances_assign_it_gives_no_server_error_and_leaves_no_holder()
+    {
+        await using var two = await TwoInstances.StartAsync();
+        using var http = two.A.CreateClient();
+        var rootToken = (await http.LoginAsync(two.RootName)).AccessToken;
+        var role = ClientFlows.UniqueName("doomed");
+        using (var created = await http.SendAsync(HttpMethod.Post, "api/admin/roles", rootToken, new { name = role, permissions = new[] { "audit:read" } }))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        var users = new List<Guid>();
+        for (var i = 0; i < 8; i++)
+        {
+            users.Add(await http.RegisterOkAsync(ClientFlows.UniqueName("holder")));
+        }
+
+        // Eight assignments and two deletions of the role, through both instances, at once.
+        List<(int Server, HttpMethod Method, string Path, object? Body)> requests =
+        [
+            .. users.Select((id, i) => (i, HttpMethod.Put, $"api/admin/users/{id}/roles/{role}", (object?)null)),
+            (0, HttpMethod.Delete, $"api/admin/roles/{role}", null),
+            (1, HttpMethod.Delete, $"api/admin/roles/{role}", null),
+        ];
+        var answers = await InParallelAsync(two, requests, rootToken);
+        var assigned = 0;
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var (status, response) = answers[i];
+            if (status == HttpStatusCode.NotFound)
+            {
+                await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound); // the role was already gone
+            }
+            else
+            {
+                Assert.True(status == HttpStatusCode.NoContent, $"{requests[i].Method} {requests[i].Path}: {(int)status} {await response.Content.ReadAsStringAsync()}");
+                assigned += requests[i].Method == HttpMethod.Put ? 1 : 0;
+            }
+
+            response.Dispose();
+        }
+
+        Assert.Equal(1, answers[^2..].Count(a => a.Status == HttpStatusCode.NoContent)); // one deletion did it
+
+        using var viaB = two.B.CreateClient();
+        using (var gone = await viaB.SendAsync(HttpMethod.Get, $"api/admin/roles/{role}", rootToken))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+
+        foreach (var id in users)
+        {
+            using var user = await viaB.SendAsync(HttpMethod.Get, $"api/admin/users/{id}", rootToken);
+            Assert.DoesNotContain(role, (await user.JsonAsync()).GetProperty("roles").EnumerateArray().Select(r => r.GetString()));
+        }
+
+        // Every assignment that answered 204 happened (and was then undone by the deletion), and is audited once.
+        var audited = (await AuditAsync(two.A, AuditEvents.RoleAssigned.Name)).Count(e => e.Details!.Contains($"\"{role}\"", StringComparison.Ordinal));
+        Assert.Equal(assigned, audited);
+    }
+
+    [Fact]
     public async Task Audit_events_written_on_two_instances_are_each_sealed_exactly_once_into_one_intact_chain()
     {
         var settings = new Dictionary<string, string?>
