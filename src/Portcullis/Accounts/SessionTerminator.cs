@@ -44,7 +44,9 @@ public sealed class SessionTerminator(
     /// </summary>
     public async Task EndAllSessionsAsync(User user, Func<Task>? change, CancellationToken ct)
     {
-        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        // Joins the caller's transaction when there is one (admin changes hold a StoreLocks lock until they commit).
+        var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        await using (own)
         {
             if (change is not null)
             {
@@ -57,7 +59,10 @@ public sealed class SessionTerminator(
             await tokens.RevokeBySubjectAsync(user.Id.ToString(), ct);
             revocations.Add(db, RevocationKinds.User, user.Id.ToString());
             await db.SaveChangesAsync(ct);
-            await tx.CommitAsync(ct);
+            if (own is not null)
+            {
+                await own.CommitAsync(ct);
+            }
         }
 
         revocations.InvalidateUser(user.Id);

@@ -11,6 +11,8 @@ namespace Portcullis.Admin;
 /// <summary>
 /// Roles are named sets of catalogue permissions. <c>admin</c> (every permission) and <c>user</c> (self-service
 /// only) are built in and cannot be changed or deleted. A change takes effect on every holder's next request.
+/// Changes are serialized across instances by a database lock (<see cref="StoreLocks"/>): parallel edits end in
+/// the state of one of them, never a mix, and each is audited in its own transaction.
 /// </summary>
 public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role> roles, RevocationState revocations, Audit.AuditLog audit)
 {
@@ -57,12 +59,12 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
             return Outcome.BuiltIn;
         }
 
+        await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.Roles, ct);
         if (await roles.RoleExistsAsync(name))
         {
             return Outcome.Exists;
         }
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
         var role = new Role { Id = Guid.NewGuid(), Name = name };
         audit.Record(Audit.AuditEvents.RoleCreated, Audit.AuditOutcomes.Success, $"role:{name}", new { permissions });
         Check(await roles.CreateAsync(role));
@@ -82,12 +84,13 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
             return Outcome.BuiltIn;
         }
 
+        // Read under the lock: an edit on another instance commits before this one reads the current permissions.
+        await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.Roles, ct);
         if (await roles.FindByNameAsync(name) is not { } role)
         {
             return Outcome.NotFound;
         }
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
         audit.Record(Audit.AuditEvents.RoleUpdated, Audit.AuditOutcomes.Success, $"role:{name}", new { permissions });
         var current = (await roles.GetClaimsAsync(role)).Where(c => c.Type == RolePermissions.PermissionClaim).ToList();
         foreach (var claim in current.Where(c => !permissions.Contains(c.Value)))
@@ -111,12 +114,16 @@ public sealed partial class RoleAdministration(PortcullisDb db, RoleManager<Role
             return Outcome.BuiltIn;
         }
 
+        // Read under the lock: a change on another instance commits before this one reads the role and its holders.
+        // Also the membership lock: an assignment of this role in flight commits first (and is revoked here) or
+        // finds the role gone, instead of inserting a membership of a deleted role.
+        await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.Roles, ct);
+        await StoreLocks.AlsoLockAsync(db, StoreLocks.Name.AdminMembership, ct);
         if (await roles.FindByNameAsync(name) is not { } role)
         {
             return Outcome.NotFound;
         }
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
         audit.Record(Audit.AuditEvents.RoleDeleted, Audit.AuditOutcomes.Success, $"role:{name}");
         var holders = await db.UserRoles.Where(ur => ur.RoleId == role.Id).Select(ur => ur.UserId).ToListAsync(ct);
         Check(await roles.DeleteAsync(role));

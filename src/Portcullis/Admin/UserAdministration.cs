@@ -18,9 +18,6 @@ public sealed class UserAdministration(
     PortcullisDb db, UserManager<User> users, SessionTerminator sessions, RevocationState revocations,
     IOpenIddictAuthorizationManager authorizations, AuditLog audit)
 {
-    // Last-admin checks and the change they guard must not interleave (two admins demoting each other).
-    private static readonly SemaphoreSlim AdminChanges = new(1, 1);
-
     public enum Outcome { Done, NotFound, LastAdmin, UnknownRole }
 
     public sealed record UserView(Guid Id, string Username, string Email, DateTimeOffset Created, bool Disabled, IReadOnlyList<string> Roles);
@@ -74,7 +71,8 @@ public sealed class UserAdministration(
                 user.IsDisabled = disabled;
                 return Task.CompletedTask;
             }, ct);
-        });
+            return Outcome.Done;
+        }, ct);
 
     /// <summary>Ends every session; the user cannot sign in again until they choose a new password.</summary>
     public async Task<Outcome> RequirePasswordChangeAsync(Guid id, CancellationToken ct)
@@ -106,7 +104,8 @@ public sealed class UserAdministration(
                     throw new InvalidOperationException("Deleting the user failed: " + string.Join(", ", deleted.Errors.Select(e => e.Code)));
                 }
             }, ct);
-        });
+            return Outcome.Done;
+        }, ct);
 
     public async Task<Outcome> EndSessionsAsync(Guid id, CancellationToken ct)
     {
@@ -129,6 +128,12 @@ public sealed class UserAdministration(
 
         return await GuardedAsync(id, leavesAdmin: false, async user =>
         {
+            // Again under the lock: a role deleted meanwhile (RoleAdministration.DeleteAsync takes this lock too).
+            if (!await db.Roles.AnyAsync(r => r.Name == role, ct))
+            {
+                return Outcome.UnknownRole;
+            }
+
             if (!await users.IsInRoleAsync(user, role))
             {
                 audit.Record(AuditEvents.RoleAssigned, AuditOutcomes.Success, $"user:{user.Id}", new { role });
@@ -136,7 +141,8 @@ public sealed class UserAdministration(
             }
 
             await AnnounceAsync(user, ct);
-        });
+            return Outcome.Done;
+        }, ct);
     }
 
     public async Task<Outcome> RemoveRoleAsync(Guid id, string role, CancellationToken ct)
@@ -155,7 +161,8 @@ public sealed class UserAdministration(
             }
 
             await AnnounceAsync(user, ct);
-        });
+            return Outcome.Done;
+        }, ct);
     }
 
     /// <summary>The user's valid sessions (OpenIddict authorizations), newest first.</summary>
@@ -190,16 +197,23 @@ public sealed class UserAdministration(
         return Outcome.Done;
     }
 
-    private async Task<Outcome> GuardedAsync(Guid id, bool leavesAdmin, Func<User, Task> change)
+    /// <summary>
+    /// Runs a change to who is an administrator under a database lock (<see cref="StoreLocks"/>), in one transaction
+    /// with its audit event: the last-admin check, the change and the event cannot interleave with the same
+    /// sequence on another request or another Portcullis instance (two admins demoting each other).
+    /// </summary>
+    private async Task<Outcome> GuardedAsync(Guid id, bool leavesAdmin, Func<User, Task<Outcome>> change, CancellationToken ct)
     {
-        await AdminChanges.WaitAsync();
-        try
+        User user;
+        await using (var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.AdminMembership, ct))
         {
-            if (await FindAsync(id) is not { } user)
+            // Read only under the lock: what another instance committed before we got it is what we check.
+            if (await FindAsync(id) is not { } found)
             {
                 return Outcome.NotFound;
             }
 
+            user = found;
             if (leavesAdmin && await users.IsInRoleAsync(user, Roles.Admin) && !user.IsDisabled)
             {
                 var admins = await users.GetUsersInRoleAsync(Roles.Admin);
@@ -209,13 +223,18 @@ public sealed class UserAdministration(
                 }
             }
 
-            await change(user);
-            return Outcome.Done;
+            if (await change(user) is not Outcome.Done and var refused)
+            {
+                return refused; // rolled back: nothing of it is saved
+            }
+
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
-        finally
-        {
-            AdminChanges.Release();
-        }
+
+        // Again after the commit: a request that re-read the user while the transaction was open cached the old state.
+        revocations.InvalidateUser(user.Id);
+        return Outcome.Done;
     }
 
     /// <summary>Role membership changed: every instance re-reads this user's state on the next request.</summary>

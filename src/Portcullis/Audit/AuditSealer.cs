@@ -53,11 +53,13 @@ public sealed partial class AuditSealer(
         }
     }
 
-    /// <summary>Seals every unsealed event up to <paramref name="cutoff"/>. Safe to run from several processes: the
-    /// sequence is the primary key, so a concurrent sealer's batch fails and is retried on the next tick.</summary>
+    /// <summary>Seals every unsealed event up to <paramref name="cutoff"/>. Safe to run from several processes on one
+    /// database: the chain's tail is read and extended under a database lock (<see cref="StoreLocks"/>), so a second
+    /// sealer waits and then continues from the first one's last seal instead of forking the chain or failing on a
+    /// duplicate sequence. (The unique sequence and event id still refuse a double seal should the lock be bypassed.)</summary>
     public static async Task<int> SealAsync(PortcullisDb db, DateTimeOffset cutoff, CancellationToken ct)
     {
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.AuditChain, ct);
         var last = await db.AuditSeals.AsNoTracking().OrderByDescending(s => s.Sequence).FirstOrDefaultAsync(ct);
         // Only recent ids can still be unsealed: look back a window before the last sealed event, not the whole table.
         var from = (last?.EventId ?? 0) - 10_000;

@@ -1,6 +1,8 @@
+using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 
@@ -77,6 +79,11 @@ public static partial class Doctor
             findings.Add(new(Severity.Info, "trusted-proxies", $"X-Forwarded-For is read only from {proxies.Count} configured proxy address(es).", "Keep RateLimits:TrustedProxies to your reverse proxies only."));
         }
 
+        if (DatabaseTransport(storage) is { } transport)
+        {
+            findings.Add(transport);
+        }
+
         CheckPermissions(storage, dataDirectory, tls, findings);
         await CheckSigningKeysAsync(services, time, findings, ct);
         return findings;
@@ -135,6 +142,67 @@ public static partial class Doctor
             findings.Add(new(Severity.High, "tls-self-signed", "The TLS certificate is self-signed: clients cannot verify the server without pinning it.",
                 "Set Tls:CertificatePath and Tls:KeyPath to a certificate from a trusted CA."));
         }
+    }
+
+    /// <summary>
+    /// PostgreSQL over the network must verify the server (<c>SSL Mode=VerifyFull</c>, or <c>VerifyCA</c>): with
+    /// <c>Prefer</c> (Npgsql's default) or <c>Require</c> anyone on the path can pose as the database and read every
+    /// password hash and token the application sends. Loopback addresses and Unix sockets never leave the host.
+    /// </summary>
+    public static Finding? DatabaseTransport(StorageOptions storage)
+    {
+        if (!storage.IsPostgres || string.IsNullOrWhiteSpace(storage.ConnectionString))
+        {
+            return null; // SQLite is a local file; a missing connection string stops start-up (StorageOptionsValidator).
+        }
+
+        const string Fix = "Add 'SSL Mode=VerifyFull;Root Certificate=<the database CA file>' to Storage:ConnectionString (see docs/deployment.md).";
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(storage.ConnectionString);
+        }
+        catch (ArgumentException)
+        {
+            return new(Severity.High, "database-tls", "Storage:ConnectionString cannot be read as an Npgsql connection string.", Fix);
+        }
+
+        var remote = (builder.Host ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(host => !IsLocal(host))
+            .ToList();
+        if (remote.Count == 0 || builder.SslMode is SslMode.VerifyFull or SslMode.VerifyCA)
+        {
+            return null;
+        }
+
+        return new(Severity.High, "database-tls",
+            $"PostgreSQL at {string.Join(", ", remote)} is reached with SSL Mode={builder.SslMode}: the server's certificate is not verified, so the connection can be intercepted.",
+            Fix);
+    }
+
+    /// <summary>A Unix socket directory (or abstract socket), <c>localhost</c>, or a loopback address, with or without a port.</summary>
+    private static bool IsLocal(string host)
+    {
+        if (host.StartsWith('/') || host.StartsWith('@') || host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        var address = host;
+        if (host.StartsWith('['))
+        {
+            address = host[1..Math.Max(1, host.IndexOf(']', StringComparison.Ordinal))]; // [::1]:5432
+        }
+        else if (host.Count(c => c == ':') == 1)
+        {
+            address = host[..host.IndexOf(':', StringComparison.Ordinal)]; // 127.0.0.1:5432, localhost:5432
+            if (address.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip);
     }
 
     private static void CheckPermissions(StorageOptions storage, string dataDirectory, TlsOptions tls, List<Finding> findings)

@@ -42,7 +42,7 @@ public sealed class PasswordStorageTests(ServerFixture fixture) : IClassFixture<
         Assert.NotEqual(hashes[0], hashes[1]);
         Assert.NotEqual(hashes[0].Split('$')[4], hashes[1].Split('$')[4]);
         await AssertNoColumnHoldsAsync(password, first, second);
-        AssertNotInDatabaseFiles(password);
+        await AssertNotInDatabaseFilesAsync(password, control: first);
     }
 
     [Fact]
@@ -122,16 +122,21 @@ public sealed class PasswordStorageTests(ServerFixture fixture) : IClassFixture<
         Assert.Equal(2, rows);
     }
 
-    private void AssertNotInDatabaseFiles(string password)
+    /// <summary>The raw files hold no plaintext password, while the same scan does find <paramref name="control"/> (a username).</summary>
+    private async Task AssertNotInDatabaseFilesAsync(string password, string control)
     {
         var needle = Encoding.UTF8.GetBytes(password);
-        foreach (var file in Directory.EnumerateFiles(Server.DataDirectory, "portcullis.db*"))
+        var found = false;
+        foreach (var file in await TestDatabase.RawFilesAsync(Server.DataDirectory))
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var memory = new MemoryStream();
             stream.CopyTo(memory);
             Assert.True(memory.ToArray().AsSpan().IndexOf(needle) < 0, $"{Path.GetFileName(file)} contains the plaintext password.");
+            found |= memory.ToArray().AsSpan().IndexOf(Encoding.UTF8.GetBytes(control)) >= 0;
         }
+
+        Assert.True(found, "The scan did not find the username either: it read the wrong files.");
     }
 
     private static byte[] FromUnpaddedBase64(string value) =>

@@ -9,7 +9,12 @@ using Portcullis.Hosting;
 
 namespace Portcullis.Tests.Cli;
 
-/// <summary><c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings.</summary>
+/// <summary>
+/// <c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings. SQLite in both passes: the
+/// findings are about configuration, files and certificates (the SQLite file's permissions among them); the one
+/// database query (active signing keys) is provider-neutral LINQ, and the PostgreSQL-specific finding
+/// (<c>database-tls</c>) is a check of the connection string that needs no server.
+/// </summary>
 public sealed class DoctorTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-doctor-").FullName;
@@ -98,6 +103,39 @@ public sealed class DoctorTests : IDisposable
         var findings = await CheckAsync(new() { ["urls"] = "http://127.0.0.1:8080" }, initialize: false);
 
         Assert.Equal(Doctor.Severity.High, Assert.Single(findings, f => f.Id == "http-only").Severity);
+    }
+
+    [Theory]
+    [InlineData("Host=db.internal;Database=portcullis;Username=app;Password=x", "Prefer")] // Npgsql's default
+    [InlineData("Host=db.internal;Database=portcullis;Username=app;Password=x;SSL Mode=Require", "Require")]
+    [InlineData("Host=10.0.0.5:5432;Database=portcullis;Username=app;Password=x;SSL Mode=Disable", "Disable")]
+    [InlineData("Host=127.0.0.1,db.internal;Database=portcullis;Username=app;Password=x;SSL Mode=Allow", "Allow")] // one remote host is enough
+    [InlineData("Host=[2001:db8::5]:5432;Database=portcullis;Username=app;Password=x;SSL Mode=Prefer", "Prefer")]
+    public void A_remote_postgres_connection_that_does_not_verify_the_server_certificate_is_high(string connectionString, string mode)
+    {
+        var finding = Doctor.DatabaseTransport(new StorageOptions { Provider = "Postgres", ConnectionString = connectionString });
+
+        Assert.NotNull(finding);
+        Assert.Equal(Doctor.Severity.High, finding.Severity);
+        Assert.Equal("database-tls", finding.Id);
+        Assert.Contains($"SSL Mode={mode}", finding.Problem, StringComparison.Ordinal);
+        Assert.Contains("VerifyFull", finding.Fix, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", finding.Problem + finding.Fix, StringComparison.OrdinalIgnoreCase); // no secret echoed
+    }
+
+    [Theory]
+    [InlineData("Host=db.internal;Database=portcullis;Username=app;Password=x;SSL Mode=VerifyFull;Root Certificate=/etc/ca.pem")]
+    [InlineData("Host=db.internal;Database=portcullis;Username=app;Password=x;SSL Mode=VerifyCA")]
+    [InlineData("Host=127.0.0.1;Port=5432;Database=portcullis;Username=app;Password=x")]
+    [InlineData("Host=localhost;Database=portcullis;Username=app;Password=x;SSL Mode=Disable")]
+    [InlineData("Host=::1;Database=portcullis;Username=app;Password=x")]
+    [InlineData("Host=127.0.0.2:5433;Database=portcullis;Username=app;Password=x")]
+    [InlineData("Host=/var/run/postgresql;Database=portcullis;Username=app")] // Unix socket
+    public void A_verified_loopback_or_unix_socket_postgres_connection_has_no_transport_finding(string connectionString)
+    {
+        Assert.Null(Doctor.DatabaseTransport(new StorageOptions { Provider = "Postgres", ConnectionString = connectionString }));
+        // SQLite never gets the finding, whatever the string.
+        Assert.Null(Doctor.DatabaseTransport(new StorageOptions { Provider = "Sqlite", ConnectionString = "Data Source=/tmp/x.db" }));
     }
 
     private async Task<IReadOnlyList<Doctor.Finding>> CheckAsync(Dictionary<string, string?> settings, bool initialize = true)

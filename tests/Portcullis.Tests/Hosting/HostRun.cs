@@ -13,6 +13,9 @@ namespace Portcullis.Tests.Hosting;
 /// <summary>
 /// Starts Portcullis exactly as <c>serve</c> does (CreateBuilder, BuildApp, InitializeAsync, StartAsync), for tests
 /// that need the start itself: refusals, a configured certificate, a data directory that outlives one run.
+/// These runs always use SQLite, in both passes of scripts/test.sh: what they test (TLS, certificates, start-up
+/// refusals of bad configuration) happens before and apart from storage, which PortcullisServer-based tests cover
+/// on both providers.
 /// </summary>
 internal static class HostRun
 {

@@ -63,6 +63,32 @@ public static class TestDatabase
             : null;
     }
 
+    /// <summary>
+    /// The files that hold the data directory's database on disk, for raw scans ("is this secret anywhere in
+    /// clear?"). SQLite: <c>portcullis.db</c> and its WAL. PostgreSQL: after a <c>CHECKPOINT</c> (every committed
+    /// change, dead row versions included, is then in the heap files), the files of this database under
+    /// <c>$PORTCULLIS_PG_DIR/data/base/&lt;oid&gt;</c>. The cluster-wide WAL is left out: it is shared by every test
+    /// database and would make each scan read hundreds of megabytes.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> RawFilesAsync(string dataDirectory)
+    {
+        if (!IsPostgres)
+        {
+            return [.. Directory.EnumerateFiles(dataDirectory, "portcullis.db*")];
+        }
+
+        var name = new NpgsqlConnectionStringBuilder(ConnectionFor(dataDirectory, AppConnection)).Database!;
+        await AdminAsync("CHECKPOINT");
+        var admin = new NpgsqlConnectionStringBuilder(AdminConnection) { Database = "postgres", Pooling = false }.ConnectionString;
+        await using var connection = new NpgsqlConnection(admin);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT oid FROM pg_database WHERE datname = @name", connection);
+        command.Parameters.AddWithValue("name", name);
+        var oid = (uint)(await command.ExecuteScalarAsync())!;
+        var cluster = Required("PORTCULLIS_PG_DIR");
+        return [.. Directory.EnumerateFiles(Path.Combine(cluster, "data", "base", oid.ToString(System.Globalization.CultureInfo.InvariantCulture)))];
+    }
+
     /// <summary>Drops the data directory's database (servers of that directory must be stopped).</summary>
     public static async Task DropAsync(string dataDirectory)
     {

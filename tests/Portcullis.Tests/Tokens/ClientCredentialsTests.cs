@@ -77,7 +77,7 @@ public sealed class ClientCredentialsTests(ServerFixture fixture) : IClassFixtur
         var stored = await StoredText.AllValuesAsync(_server, "OpenIddictApplications");
         Assert.Contains(stored, v => v == id); // control: the search finds what is stored
         Assert.DoesNotContain(stored, v => v.Contains(secret, StringComparison.Ordinal));
-        Assert.False(StoredText.FilesContain(_server, secret), "the raw client secret is in the database files");
+        Assert.False(await StoredText.FilesContainAsync(_server, secret), "the raw client secret is in the database files");
     }
 
     [Fact]

@@ -34,7 +34,7 @@ public sealed class RefreshTokenTests(ServerFixture fixture) : IClassFixture<Ser
         var stored = await StoredText.AllValuesAsync(_server, "OpenIddictTokens");
         Assert.NotEmpty(stored);
         Assert.DoesNotContain(stored, value => value.Contains(refresh, StringComparison.Ordinal));
-        Assert.False(StoredText.FilesContain(_server, refresh), "the raw refresh token is in the database files");
+        Assert.False(await StoredText.FilesContainAsync(_server, refresh), "the raw refresh token is in the database files");
 
         // Control for the search itself: the user's id, which IS stored, is found the same way.
         var subject = Jwt.PayloadOf(body.GetProperty("access_token").GetString()!)["sub"]!.GetValue<string>();

@@ -201,11 +201,14 @@ internal static class StoredText
         return values;
     }
 
-    /// <summary>Whether the raw database files (main file and WAL) contain <paramref name="secret"/> in clear.</summary>
-    public static bool FilesContain(PortcullisServer server, string secret)
+    /// <summary>Whether the raw database files (SQLite: main file and WAL; PostgreSQL: the database's heap files)
+    /// contain <paramref name="secret"/> in clear.</summary>
+    public static async Task<bool> FilesContainAsync(PortcullisServer server, string secret)
     {
         var needle = Encoding.UTF8.GetBytes(secret);
-        foreach (var path in Directory.EnumerateFiles(server.DataDirectory, "portcullis.db*"))
+        var files = await TestDatabase.RawFilesAsync(server.DataDirectory);
+        Assert.NotEmpty(files); // a scan of nothing proves nothing
+        foreach (var path in files)
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var copy = new MemoryStream();
