@@ -15,12 +15,15 @@ public static class GatewayProblems
     public const string UpstreamUnavailable = Base + "upstream-unavailable";
     public const string UpstreamTimeout = Base + "upstream-timeout";
 
-    public static Task WriteAsync(HttpContext context, int status, string type, string title, IDictionary<string, object?>? extensions = null) =>
-        context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+    public static Task WriteAsync(HttpContext context, int status, string type, string title, IDictionary<string, object?>? extensions = null)
+    {
+        context.Response.StatusCode = status;
+        return context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
             ProblemDetails = { Status = status, Type = type, Title = title, Extensions = extensions ?? new Dictionary<string, object?>() },
         }).AsTask();
+    }
 }
 
 internal static class GatewayAudit
