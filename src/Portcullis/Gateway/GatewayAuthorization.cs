@@ -88,6 +88,13 @@ public sealed class GatewayPolicyProvider(IOptions<AuthorizationOptions> options
 {
     private static readonly AuthorizationPolicy Nobody = new AuthorizationPolicyBuilder().RequireAssertion(_ => false).Build();
 
+    /// <summary>
+    /// The base class allows the middleware's per-endpoint policy cache only for itself, not for subclasses; it is
+    /// safe here because a gateway policy name carries its generation and YARP builds new endpoints on reload.
+    /// Without this every request to every endpoint would combine its policies afresh.
+    /// </summary>
+    public override bool AllowsCachingPolicies => true;
+
     public override Task<AuthorizationPolicy?> GetPolicyAsync(string policyName)
     {
         if (policyName.StartsWith(GatewayRouteCompiler.PolicyPrefix, StringComparison.Ordinal))
