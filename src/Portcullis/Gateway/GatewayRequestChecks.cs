@@ -290,9 +290,11 @@ public sealed partial class GatewayRequestChecks(RequestDelegate next, ILogger<G
                 pointer = pointer[..200];
             }
 
+            // A false subschema (additionalProperties: false) reports no keyword of its own: name the one above it.
+            var parentKeyword = detail.EvaluationPath.ToString().Split('/').LastOrDefault() ?? "";
             foreach (var (keyword, message) in found)
             {
-                var text = Message(keyword, message);
+                var text = Message(KnownKeywords.Contains(keyword) ? keyword : parentKeyword, message);
                 if (!errors.TryGetValue(pointer, out var list))
                 {
                     errors[pointer] = list = [];
@@ -317,6 +319,14 @@ public sealed partial class GatewayRequestChecks(RequestDelegate next, ILogger<G
 
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal);
     }
+
+    private static readonly HashSet<string> KnownKeywords = new(StringComparer.Ordinal)
+    {
+        "required", "type", "enum", "const", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf", "minLength",
+        "maxLength", "pattern", "format", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "additionalProperties",
+        "unevaluatedProperties", "propertyNames", "additionalItems", "unevaluatedItems", "items", "prefixItems", "dependentRequired",
+        "dependencies", "oneOf", "anyOf", "allOf", "not",
+    };
 
     private static string Message(string keyword, string libraryMessage) => keyword switch
     {
