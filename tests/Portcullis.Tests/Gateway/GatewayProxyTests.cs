@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -248,5 +251,47 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
 
         Assert.True(response.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotFound, $"{response.StatusCode}");
         Assert.Equal(before, fixture.Upstream.Requests);
+    }
+
+    [Fact]
+    public void Z01_every_gateway_endpoint_has_an_authorization_decision_and_a_rate_limit_policy()
+    {
+        var endpoints = fixture.Server.Services.GetRequiredService<EndpointDataSource>().Endpoints
+            .Where(e => e.Metadata.GetMetadata<Portcullis.Gateway.GatewayRoute>() is not null).ToList();
+
+        Assert.Equal(12, endpoints.Count);
+        foreach (var endpoint in endpoints)
+        {
+            var route = endpoint.Metadata.GetMetadata<Portcullis.Gateway.GatewayRoute>()!;
+            var anonymous = endpoint.Metadata.GetMetadata<IAllowAnonymous>() is not null;
+            Assert.True(anonymous == route.Anonymous, $"{route.Name}: anonymous only when declared");
+            Assert.True(anonymous || endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>().Any(a => a.Policy == route.PolicyName), $"{route.Name}: no policy");
+            var limits = endpoint.Metadata.GetOrderedMetadata<EnableRateLimitingAttribute>().Select(a => a.PolicyName).ToList();
+            Assert.True(route.RateLimits.All(limits.Contains), $"{route.Name}: rate limits {string.Join(",", limits)}");
+        }
+    }
+
+    [Fact]
+    public async Task A_role_taken_away_stops_working_at_once_even_with_the_old_token()
+    {
+        var (_, username, tokens) = await _http.NewUserAsync("demoted");
+        using (var before = await SendAsync(_http, HttpMethod.Get, "echo/x", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        var revoked = await fixture.Server.RunCliAsync(null, "users", "revoke", "--username", username, "--role", "user");
+        Assert.True(revoked.ExitCode == 0, revoked.Error);
+
+        var status = HttpStatusCode.OK;
+        for (var i = 0; i < 50 && status == HttpStatusCode.OK; i++)
+        {
+            await Task.Delay(100);
+            using var after = await SendAsync(_http, HttpMethod.Get, "echo/x", tokens.AccessToken);
+            status = after.StatusCode;
+        }
+
+        // The token still says "user": 403 from the current roles (or 401 if the change also ended the token).
+        Assert.True(status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized, $"{status}");
     }
 }
