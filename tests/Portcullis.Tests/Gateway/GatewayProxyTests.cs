@@ -126,7 +126,8 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
             ("X-PORTCULLIS-SCOPES", "everything"),
             ("X-Portcullis-Client-Id", "evil"),
             ("X-Portcullis-Assertion", "forged"),
-            ("X-Portcullis-Anything", "x"));
+            ("X-Portcullis-Anything", "x"),
+            ("X-Forwarded-For", "203.0.113.7"));
         using var anonymous = await SendAsync(_http, HttpMethod.Get, "public/x", null, null,
             ("X-Portcullis-User-Id", "00000000-0000-0000-0000-000000000001"), ("X-Portcullis-Roles", "admin"));
 
@@ -137,6 +138,7 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
         Assert.Equal(PortcullisServer.ClientId, headers.GetProperty("x-portcullis-client-id").GetString());
         Assert.False(headers.TryGetProperty("x-portcullis-assertion", out _));
         Assert.False(headers.TryGetProperty("x-portcullis-anything", out _));
+        Assert.Equal("127.0.0.1", headers.GetProperty("x-forwarded-for").GetString()); // replaced, not appended to
         Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
         var anonymousHeaders = (await anonymous.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("headers");
         Assert.DoesNotContain(anonymousHeaders.EnumerateObject(), h => h.Name.StartsWith("x-portcullis-", StringComparison.Ordinal));
