@@ -12,6 +12,8 @@
 # throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited),
 # ratelimited (GET /health/ready refused 429 by a per-IP limit, before authentication: the limiter's refusal path).
 #
+# gateway: POST /register with a JSON body through a gateway route (JWT, role, rate limit, JSON Schema, YARP) to
+# bench/Baseline on plain HTTP ("upstream"), against the same POST sent to that upstream directly.
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results
@@ -93,9 +95,9 @@ BL_DLL=$ROOT/bench/Baseline/bin/Release/net10.0/Baseline.dll
 portcullis() { dotnet "$PC_DLL" "$@"; }
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-declare -A PORT=( [portcullis]=$(free_port) [baseline]=$(free_port) [flask]=$(free_port) )
+declare -A PORT=( [portcullis]=$(free_port) [baseline]=$(free_port) [flask]=$(free_port) [upstream]=$(free_port) )
 declare -A BASE=( [portcullis]="https://127.0.0.1:${PORT[portcullis]}" [baseline]="https://127.0.0.1:${PORT[baseline]}"
-                  [flask]="http://127.0.0.1:${PORT[flask]}" )
+                  [flask]="http://127.0.0.1:${PORT[flask]}" [upstream]="http://127.0.0.1:${PORT[upstream]}" )
 DATA=$SCRATCH/data
 CA=(--cacert "$DATA/dev-cert.pem")
 
@@ -129,6 +131,17 @@ case "$RATELIMITS" in
   off) export Portcullis__RateLimits__Enabled=false ;;
   *) echo "PORTCULLIS_BENCH_RATELIMITS must be on or off" >&2; exit 2 ;;
 esac
+# The gateway route: role user, the authenticated rate limit, a JSON Schema, to the plain-HTTP upstream.
+cat > "$SCRATCH/register.schema.json" <<'JSON'
+{ "type": "object", "additionalProperties": false, "required": ["username", "email"],
+  "properties": { "username": { "type": "string", "minLength": 3, "maxLength": 32 }, "email": { "type": "string", "maxLength": 254 },
+                  "age": { "type": "integer", "minimum": 13 } } }
+JSON
+export Portcullis__Gateway__Routes__0__Name=bench-register Portcullis__Gateway__Routes__0__Match=/register \
+  Portcullis__Gateway__Routes__0__Methods__0=POST Portcullis__Gateway__Routes__0__Upstream="${BASE[upstream]}" \
+  Portcullis__Gateway__Routes__0__Require__Roles__0=user Portcullis__Gateway__Routes__0__RateLimits__0=authenticated \
+  Portcullis__Gateway__Routes__0__Body__MaxBytes=4096 Portcullis__Gateway__Routes__0__Body__Schema="$SCRATCH/register.schema.json"
+GW_BODY='{"username":"bench-user","email":"bench@example.com","age":30}'
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 wait_ready() { # name url curl-args... -> prints ms from $T0 to the first 200
@@ -193,6 +206,10 @@ T0=$(now_ms)
 dotnet "$BL_DLL" --urls "${BASE[baseline]}" --cert "$DATA/dev-cert.pem" --key "$DATA/dev-key.pem" > "$RAW/server_baseline.log" 2>&1 &
 PID[baseline]=$!
 R=$(wait_ready baseline "${BASE[baseline]}/health/live" "${CA[@]}") || exit 1; meta baseline_ready_ms "$R"
+T0=$(now_ms)
+dotnet "$BL_DLL" --urls "${BASE[upstream]}" --cert "$DATA/dev-cert.pem" --key "$DATA/dev-key.pem" > "$RAW/server_upstream.log" 2>&1 &
+PID[upstream]=$!
+R=$(wait_ready upstream "${BASE[upstream]}/health/live") || exit 1
 if [ "$SKIP_FLASK" != 1 ]; then
   T0=$(now_ms)
   (cd "$PEERS/flask_seed" && LOG_REQUESTS=0 exec $GUNICORN -w 2 -b "127.0.0.1:${PORT[flask]}" app:app) > "$RAW/server_flask.log" 2>&1 &
@@ -230,6 +247,10 @@ check "portcullis refresh_token grant" 200 "$(code "${CA[@]}" -X POST --data "gr
 check "portcullis refresh_token reused -> rejected" 400 "$(code "${CA[@]}" -X POST --data "grant_type=refresh_token&client_id=portcullis&refresh_token=$RT" "${BASE[portcullis]}/connect/token")"
 for _ in 1 2 3 4 5 6; do code "${CA[@]}" -X POST --data "$BAD_BODY" "${BASE[portcullis]}/connect/token" > /dev/null; done
 check "portcullis blocked username -> 429" 429 "$(code "${CA[@]}" -X POST --data "$BAD_BODY" "${BASE[portcullis]}/connect/token")"
+check "portcullis gateway POST /register (role, schema)" 200 "$(code "${CA[@]}" -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[portcullis]}/register")"
+check "portcullis gateway POST /register invalid body" 400 "$(code "${CA[@]}" -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"age":1}' "${BASE[portcullis]}/register")"
+check "portcullis gateway POST /register no token" 401 "$(code "${CA[@]}" -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[portcullis]}/register")"
+check "upstream POST /register direct" 200 "$(code -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[upstream]}/register")"
 check "baseline GET /api/me" 200 "$(code "${CA[@]}" "${BASE[baseline]}/api/me")"
 if [ "$SKIP_FLASK" != 1 ]; then
   FT=$(curl -s -X POST -H 'Content-Type: application/json' -d "$FLASK_LOGIN" "${BASE[flask]}/login" | json_field access_token)
@@ -261,6 +282,8 @@ run() { # round scenario server
     throttled/portcullis) path=/connect/token; script=post.lua; body=$BAD_BODY ;;
     throttled/flask) path=/limited; script=get.lua ;;
     ratelimited/portcullis) path=/health/ready; script=get.lua ;;   # 429 from the per-IP phase
+    gateway/portcullis) path=/register; script=post.lua; body=$GW_BODY; ctype=application/json; tok=$(pc_token access_token) ;;
+    gateway/upstream)   path=/register; script=post.lua; body=$GW_BODY; ctype=application/json ;;
   esac
   local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -271,7 +294,7 @@ run() { # round scenario server
   printf '  r%s %-18s %-10s c%-3s %s\n' "$round" "$scenario" "$server" "$conn" "$(grep -h 'Requests/sec' "$f" | tr -s ' ')"
 }
 PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"
-      "throttled portcullis")
+      "throttled portcullis" "gateway portcullis" "gateway upstream")
 [ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")
 PLAN+=("me_anon portcullis" "me_badsig portcullis")   # diagnostics: where /api/me's time goes
 [ "$RATELIMITS" = off ] || PLAN+=("ratelimited portcullis")  # the rate limiter's refusal path

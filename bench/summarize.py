@@ -51,11 +51,13 @@ SCENARIOS = [
     ("refresh", "token endpoint, refresh_token grant, every request a never-used token (rotation chain)"),
     ("client_credentials", "token endpoint, client_credentials grant (confidential client)"),
     ("throttled", "rejected with 429: login throttle on a blocked username (Flask: Flask-Limiter on /limited)"),
+    ("gateway", "POST /register with a JSON body: through a gateway route (JWT, role, rate limit, JSON Schema, YARP; HTTPS) "
+                "vs straight to the trivial upstream (bench/Baseline, plain HTTP)"),
     ("me_anon", "diagnostic: GET /api/me without a token, 401 (the pipeline without token work)"),
     ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
     ("ratelimited", "rejected with 429 by a per-IP rate limit before authentication (GET /health/ready over its limit)"),
 ]
-SERVERS = ["portcullis", "baseline", "flask"]
+SERVERS = ["portcullis", "baseline", "flask", "upstream"]
 EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig", "ratelimited"}
 
 
@@ -163,6 +165,10 @@ if p and b:
     row("/api/me ≥ 0.67× bare Kestrel", f"{p['rps'] / b['rps']:.2f}×", p["rps"] / b["rps"] >= 0.67)
 if p and fl:
     row("/api/me ≥ 10× Flask", f"{p['rps'] / fl['rps']:.1f}× (Flask without TLS)", p["rps"] / fl["rps"] >= 10)
+g, u = agg("gateway", "portcullis"), agg("gateway", "upstream")
+if g and u:
+    row("gateway request costs ≤ 2× a direct request to the upstream (req/s ≥ 0.5×)", f"{g['rps'] / u['rps']:.2f}× "
+        f"({g['rps']:,.0f} vs {u['rps']:,.0f} req/s; the direct request is plain HTTP)", g["rps"] / u["rps"] >= 0.5)
 pw = agg("password", "portcullis")
 verify = hash_info.get("verifyMedianMs")
 if pw and verify:

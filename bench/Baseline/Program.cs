@@ -37,6 +37,12 @@ var me = new Me(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), "bench", "be
     new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), ["user"]);
 app.MapGet("/api/me", () => TypedResults.Ok(me));
 app.MapGet("/health/live", () => TypedResults.Ok(new Health("ok")));
+// The gateway scenario's trivial upstream (served on plain HTTP by a second instance): read the body, answer.
+app.MapPost("/register", async (HttpContext context) =>
+{
+    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+    return TypedResults.Ok(new Health("ok"));
+});
 app.Run();
 
 internal sealed record Me(Guid Id, string Username, string Email, DateTimeOffset Created, IReadOnlyList<string> Roles);

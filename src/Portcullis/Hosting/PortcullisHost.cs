@@ -8,6 +8,7 @@ using OpenIddict.Abstractions;
 using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Admin;
+using Portcullis.Gateway;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
 using Portcullis.Tokens;
@@ -114,6 +115,7 @@ public static partial class PortcullisHost
         services.AddPortcullisTokens();
         services.AddPortcullisAuthorization();
         services.AddPortcullisRateLimiting();
+        services.AddPortcullisGateway(); // after authorization: it wraps the policy provider and 403 handler
         services.AddPortcullisTelemetry();
         services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, _) =>
         {
@@ -232,6 +234,7 @@ public static partial class PortcullisHost
         app.MapAdmin();
         Audit.AuditQuery.MapAudit(app);
         app.MapHealth();
+        app.MapPortcullisGateway();
         app.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Access.Permissions.MetricsRead).RequireRateLimiting(RateLimitPolicies.Authenticated);
         // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
         app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);
