@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
@@ -34,7 +34,9 @@ public sealed partial class RateLimitRegistry : IDisposable
 
     private readonly Dictionary<string, Limit[]> _byPolicy = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<RateLimitRouteOptions> _routes;
-    private readonly ConcurrentDictionary<Endpoint, Phases> _endpointLimits = new();
+    // Weak keys: the gateway builds new endpoint objects on every routes reload; the old ones must not be kept alive.
+    private readonly ConditionalWeakTable<Endpoint, Phases> _endpointLimits = new();
+    private readonly ConditionalWeakTable<Endpoint, Phases>.CreateValueCallback _forEndpoint;
     private readonly Phases _unmatched;
     private readonly Limit _global;
     private readonly IRateLimitStore _store;
@@ -55,6 +57,7 @@ public sealed partial class RateLimitRegistry : IDisposable
     {
         _logger = logger;
         _store = store;
+        _forEndpoint = ForEndpoint;
         var value = options.Value;
         Enabled = value.Enabled;
         if (!Enabled)
@@ -192,7 +195,7 @@ public sealed partial class RateLimitRegistry : IDisposable
         }
 
         var endpoint = context.GetEndpoint();
-        var limits = endpoint is null ? _unmatched : _endpointLimits.GetOrAdd(endpoint, ForEndpoint);
+        var limits = endpoint is null ? _unmatched : _endpointLimits.GetValue(endpoint, _forEndpoint);
         context.Items[ItemKey] = limits;
         return limits;
     }
