@@ -76,6 +76,7 @@ public static partial class PortcullisHost
         var storage = builder.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var dataDirectory = Path.GetFullPath(storage.DataDirectory);
         services.AddPortcullisStorage(storage, dataDirectory);
+        builder.AddPortcullisRedaction(dataDirectory); // classified log values are redacted (Hosting/Redaction.cs)
         services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
 
         services.AddIdentityCore<User>(identity =>
