@@ -45,7 +45,7 @@ public static class AuditEvents
     public static readonly Definition KeyRotated = new(4301, "key_rotated", "The token signing key was rotated.");
 
     // 5000-5999 authorization
-    public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires.");
+    public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires (repeats of the same denial: one event per actor, route and permission per minute, with the count).");
 
     // 7000-7999 abuse protection
     public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit (one event per route, policy and client IP per minute, with the count).");

@@ -108,6 +108,8 @@ public static partial class PortcullisHost
         services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditSealer>());
         services.AddSingleton<Audit.RejectionAggregator>();
         services.AddHostedService(sp => sp.GetRequiredService<Audit.RejectionAggregator>());
+        services.AddSingleton<Audit.DenialAggregator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Audit.DenialAggregator>());
         services.AddScoped<Admin.UserAdministration>();
         services.AddScoped<Admin.RoleAdministration>();
         services.AddScoped<Admin.ClientAdministration>();
