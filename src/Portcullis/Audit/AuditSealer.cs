@@ -114,7 +114,18 @@ public static class AuditChain
             var seal = row.Seal;
             if (first)
             {
-                // After a retention prune the chain starts later; its first seal must still chain from what it recorded.
+                // After a retention prune the chain starts later: its first seal must chain to the anchor that the
+                // prune recorded (an audit_pruned event, itself sealed later in the chain). A chain that starts late
+                // without one lost its oldest events some other way.
+                if (seal.Sequence != 1)
+                {
+                    var prunes = await AuditRetention.PrunesAsync(db, ct);
+                    if (!prunes.Any(p => p.LastSequence == seal.Sequence - 1 && p.AnchorHash == seal.PreviousHash))
+                    {
+                        return new Report(false, 0, 0, $"the chain starts at sequence {seal.Sequence} but no audit_pruned event anchors it: the oldest events were deleted");
+                    }
+                }
+
                 expected = seal.Sequence;
                 previous = seal.PreviousHash;
                 first = false;
