@@ -57,6 +57,24 @@ public sealed partial class AuditSealer(
     /// sequence is the primary key, so a concurrent sealer's batch fails and is retried on the next tick.</summary>
     public static async Task<int> SealAsync(PortcullisDb db, DateTimeOffset cutoff, CancellationToken ct)
     {
+        // The CLI (verify, prune) seals beside the server's background sealer: when both take the same next
+        // sequence, the loser's insert fails on the key and it simply reads the new end of the chain and tries again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await SealOnceAsync(db, cutoff, ct);
+            }
+            catch (DbUpdateException) when (attempt < 5)
+            {
+                db.ChangeTracker.Clear();
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), ct);
+            }
+        }
+    }
+
+    private static async Task<int> SealOnceAsync(PortcullisDb db, DateTimeOffset cutoff, CancellationToken ct)
+    {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var last = await db.AuditSeals.AsNoTracking().OrderByDescending(s => s.Sequence).FirstOrDefaultAsync(ct);
         // Only recent ids can still be unsealed: look back a window before the last sealed event, not the whole table.
