@@ -77,6 +77,7 @@ public static partial class PortcullisHost
         var dataDirectory = Path.GetFullPath(storage.DataDirectory);
         services.AddPortcullisStorage(storage, dataDirectory);
         builder.AddPortcullisRedaction(dataDirectory); // classified log values are redacted (Hosting/Redaction.cs)
+        FileLogProvider.AddTo(builder); // optional rolling file of the same JSON lines (Logging:File, Hosting/FileLog.cs)
         services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
 
         services.AddIdentityCore<User>(identity =>
