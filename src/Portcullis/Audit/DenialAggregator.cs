@@ -65,7 +65,14 @@ public sealed partial class DenialAggregator(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await FlushAsync(cancellationToken);
+        try
+        {
+            await FlushAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutdown ran out of time: this minute's repeat counts are lost (the metric has them).
+        }
     }
 
     /// <summary>Writes one event per key that saw repeats in the interval that just ended.</summary>
