@@ -91,13 +91,17 @@ public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddleware
     {
         if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<PermissionRequirement>().FirstOrDefault() is { } missing)
         {
-            context.RequestServices.GetRequiredService<PortcullisMetrics>().AuthorizationDenials.Add(1);
             try
             {
-                var endpoint = context.GetEndpoint() as RouteEndpoint;
-                await context.RequestServices.GetRequiredService<Audit.AuditLog>().WriteAsync(
-                    Audit.AuditEvents.AccessDenied, Audit.AuditOutcomes.Denied, endpoint?.RoutePattern.RawText,
-                    new { method = context.Request.Method, missingPermission = missing.Permission }, context.RequestAborted);
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)";
+                // Repeats of the same denial are counted and written once per interval (Audit/DenialAggregator.cs).
+                if (context.RequestServices.GetRequiredService<Audit.DenialAggregator>().Denied(
+                        Audit.AuditLog.ActorOf(context.User), context.Request.Method, route, missing.Permission, context.Connection.RemoteIpAddress?.ToString()))
+                {
+                    await context.RequestServices.GetRequiredService<Audit.AuditLog>().WriteAsync(
+                        Audit.AuditEvents.AccessDenied, Audit.AuditOutcomes.Denied, route,
+                        new { method = context.Request.Method, missingPermission = missing.Permission }, context.RequestAborted);
+                }
             }
 #pragma warning disable CA1031 // A failing audit store must not change the decision: the 403 stands.
             catch (Exception)

@@ -13,7 +13,7 @@ namespace Portcullis.Accounts;
 /// </summary>
 public static class ChangePassword
 {
-    public sealed record Request(string CurrentPassword, string NewPassword);
+    public sealed record Request([property: SecretData] string CurrentPassword, [property: SecretData] string NewPassword);
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
         HttpContext http, ClaimsPrincipal caller, UserManager<User> users, Argon2PasswordHasher hasher,

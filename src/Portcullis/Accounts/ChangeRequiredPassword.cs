@@ -14,7 +14,7 @@ namespace Portcullis.Accounts;
 /// </summary>
 public static class ChangeRequiredPassword
 {
-    public sealed record Request(string Username, string CurrentPassword, string NewPassword);
+    public sealed record Request([property: PiiData] string Username, [property: SecretData] string CurrentPassword, [property: SecretData] string NewPassword);
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
         HttpContext http, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
@@ -35,7 +35,7 @@ public static class ChangeRequiredPassword
         if (user is null)
         {
             throttle.Failed(request.Username);
-            await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, Audit.AuditLog.MaskName(request.Username), ct: http.RequestAborted);
+            await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, audit.PersonalName(request.Username), ct: http.RequestAborted);
             return JsonBody.Invalid("currentPassword", "The username or password is incorrect.");
         }
 

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Portcullis.Hosting;
 using Portcullis.Tokens;
 
 namespace Portcullis.Accounts;
@@ -7,7 +8,7 @@ namespace Portcullis.Accounts;
 /// <summary><c>GET /api/me</c>: the caller's own profile and roles.</summary>
 public static class GetMe
 {
-    public sealed record Response(Guid Id, string Username, string Email, DateTimeOffset Created, IReadOnlyList<string> Roles);
+    public sealed record Response(Guid Id, [property: PiiData] string Username, [property: PiiData] string Email, DateTimeOffset Created, IReadOnlyList<string> Roles);
 
     /// <summary>
     /// The hot path: answered from the user state the token check has just loaded (cached, invalidated on every

@@ -13,9 +13,9 @@ namespace Portcullis.Accounts;
 public static partial class Register
 {
     /// <summary>Exactly these members; anything else (e.g. <c>role</c>) is refused with 400.</summary>
-    public sealed record Request(string Username, string Email, string Password);
+    public sealed record Request([property: PiiData] string Username, [property: PiiData] string Email, [property: SecretData] string Password);
 
-    public sealed record AccountResponse(Guid Id, string Username, string Email, DateTimeOffset Created);
+    public sealed record AccountResponse(Guid Id, [property: PiiData] string Username, [property: PiiData] string Email, DateTimeOffset Created);
 
     public static async Task<Results<Created<AccountResponse>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         HttpContext http, AccountCreator creator, IOptions<AccountOptions> options)

@@ -13,7 +13,7 @@ namespace Portcullis.Accounts;
 /// </summary>
 public static class UpdateProfile
 {
-    public sealed record Request(string Email, string CurrentPassword);
+    public sealed record Request([property: PiiData] string Email, [property: SecretData] string CurrentPassword);
 
     public static async Task<Results<Ok<GetMe.Response>, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
         HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords, Audit.AuditLog audit,

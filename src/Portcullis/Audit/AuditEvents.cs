@@ -45,7 +45,7 @@ public static class AuditEvents
     public static readonly Definition KeyRotated = new(4301, "key_rotated", "The token signing key was rotated.");
 
     // 5000-5999 authorization
-    public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires.");
+    public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires (repeats of the same denial: one event per actor, route and permission per minute, with the count).");
 
     // 6000-6999 gateway
     public static readonly Definition GatewayDenied = new(6001, "gateway_authz_fail", "A gateway route refused a caller lacking a required role or scope.");

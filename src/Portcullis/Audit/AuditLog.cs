@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Security.Claims;
 using System.Text.Json;
+using Microsoft.Extensions.Compliance.Redaction;
+using Portcullis.Hosting;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -12,7 +14,7 @@ namespace Portcullis.Audit;
 /// commits (or not) with the change it describes. Details are small JSON objects of safe values: ids, names,
 /// counts — never a password, token, secret or raw header.
 /// </summary>
-public sealed class AuditLog(PortcullisDb db, IHttpContextAccessor http, TimeProvider time)
+public sealed class AuditLog(PortcullisDb db, IHttpContextAccessor http, TimeProvider time, IRedactorProvider redactors)
 {
     private const int MaxDetailsLength = 1024;
     private const int MaxFieldLength = 200;
@@ -58,11 +60,12 @@ public sealed class AuditLog(PortcullisDb db, IHttpContextAccessor http, TimePro
     }
 
     /// <summary>
-    /// A name typed into a username field may be a password typed in the wrong place: keep only enough to
-    /// correlate (first two characters and the length), never the whole text.
+    /// A name typed into a username field may be a password typed in the wrong place: it is personal data
+    /// (<see cref="PortcullisTaxonomy.Personal"/>) and is stored only as the classified redactor writes it — a keyed
+    /// HMAC, so failures for the same name correlate while the text itself is never stored.
     /// </summary>
-    public static string MaskName(string? name) =>
-        string.IsNullOrEmpty(name) ? "name:(empty)" : $"name:{new string([.. name.Take(2).Select(c => char.IsControl(c) ? '?' : c)])}…({name.Length})";
+    public string PersonalName(string? name) =>
+        string.IsNullOrEmpty(name) ? "name:(empty)" : "name:" + redactors.GetRedactor(PortcullisTaxonomy.Personal).Redact(name);
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 

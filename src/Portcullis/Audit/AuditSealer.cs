@@ -109,6 +109,10 @@ public static class AuditChain
         var previous = Genesis;
         long checkedCount = 0;
         var first = true;
+        // Read before the walk: one open reader per connection (PostgreSQL allows no second command while it streams).
+        var start = await db.AuditSeals.AsNoTracking().OrderBy(s => s.Sequence).FirstOrDefaultAsync(ct);
+        var anchored = start is { Sequence: not 1 } && (await AuditRetention.PrunesAsync(db, ct))
+            .Any(p => p.LastSequence == start.Sequence - 1 && p.AnchorHash == start.PreviousHash);
         await foreach (var row in db.AuditSeals.AsNoTracking().OrderBy(s => s.Sequence)
             .Select(s => new { Seal = s, Event = db.AuditEvents.FirstOrDefault(e => e.Id == s.EventId) })
             .AsAsyncEnumerable().WithCancellation(ct))
@@ -116,7 +120,14 @@ public static class AuditChain
             var seal = row.Seal;
             if (first)
             {
-                // After a retention prune the chain starts later; its first seal must still chain from what it recorded.
+                // After a retention prune the chain starts later: its first seal must chain to the anchor that the
+                // prune recorded (an audit_pruned event, itself sealed later in the chain). A chain that starts late
+                // without one lost its oldest events some other way.
+                if (seal.Sequence != 1 && !anchored)
+                {
+                    return new Report(false, 0, 0, $"the chain starts at sequence {seal.Sequence} but no audit_pruned event anchors it: the oldest events were deleted");
+                }
+
                 expected = seal.Sequence;
                 previous = seal.PreviousHash;
                 first = false;

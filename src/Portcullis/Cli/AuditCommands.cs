@@ -5,12 +5,20 @@ using Portcullis.Storage;
 
 namespace Portcullis.Cli;
 
-/// <summary><c>audit tail|export|verify</c>. Nothing here changes an event.</summary>
+/// <summary>
+/// <c>audit tail|export|verify|prune</c>. Nothing here changes an event; <c>prune</c> (retention) removes the
+/// oldest ones and leaves an <c>audit_pruned</c> event that anchors the rest of the chain.
+/// </summary>
 public static class AuditCommands
 {
     private static readonly Option<int> Limit = new("--limit") { Description = "How many events (1-500).", DefaultValueFactory = _ => 20 };
     private static readonly Option<DateTimeOffset?> From = new("--from") { Description = "Only events at or after this time (ISO 8601)." };
     private static readonly Option<DateTimeOffset?> To = new("--to") { Description = "Only events before this time (ISO 8601)." };
+    private static readonly Option<DateTimeOffset> Before = new("--before")
+    {
+        Description = "Remove the events older than this time (ISO 8601), oldest first, up to the first newer one.",
+        Required = true,
+    };
 
     public static Command Create(CliIo io)
     {
@@ -66,9 +74,41 @@ public static class AuditCommands
             return CliApp.Ok;
         }));
 
+        var prune = new Command("prune", "Retention: remove events older than --before; leaves an audit_pruned event. On PostgreSQL run it with the owner's connection string.");
+        prune.Options.Add(Before);
+        prune.SetAction((parse, ct) => CliApp.WithServicesAsync(parse, io, async services =>
+        {
+            var time = services.GetRequiredService<TimeProvider>();
+            var before = parse.GetValue(Before);
+            if (before > time.GetUtcNow())
+            {
+                await io.Error.WriteLineAsync("error: --before is in the future; prune removes only past events.");
+                return CliApp.Invalid;
+            }
+
+            AuditRetention.Result result;
+            try
+            {
+                result = await AuditRetention.PruneAsync(
+                    services.GetRequiredService<PortcullisDb>(), services.GetRequiredService<AuditLog>(), before, time.GetUtcNow(), ct);
+            }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.InsufficientPrivilege)
+            {
+                // L07: the application role may only insert and read audit rows. Retention is an owner's job.
+                await io.Error.WriteLineAsync("error: this database role may not remove audit events (by design, L07). Run prune with the owner's connection string, e.g. Portcullis__Storage__ConnectionString='…Username=portcullis_owner…' portcullis audit prune --before …");
+                return CliApp.Failed;
+            }
+
+            await io.Out.WriteLineAsync(result.Count == 0
+                ? "Nothing to prune."
+                : $"Pruned {result.Count} events (sequence {result.FirstSequence}..{result.LastSequence}, {result.Oldest:u} to {result.Newest:u}).");
+            return CliApp.Ok;
+        }));
+
         audit.Subcommands.Add(tail);
         audit.Subcommands.Add(export);
         audit.Subcommands.Add(verify);
+        audit.Subcommands.Add(prune);
         return audit;
     }
 }

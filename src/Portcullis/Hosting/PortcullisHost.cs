@@ -77,6 +77,8 @@ public static partial class PortcullisHost
         var storage = builder.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var dataDirectory = Path.GetFullPath(storage.DataDirectory);
         services.AddPortcullisStorage(storage, dataDirectory);
+        builder.AddPortcullisRedaction(dataDirectory); // classified log values are redacted (Hosting/Redaction.cs)
+        FileLogProvider.AddTo(builder); // optional rolling file of the same JSON lines (Logging:File, Hosting/FileLog.cs)
         services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
 
         services.AddIdentityCore<User>(identity =>
@@ -108,6 +110,8 @@ public static partial class PortcullisHost
         services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditSealer>());
         services.AddSingleton<Audit.RejectionAggregator>();
         services.AddHostedService(sp => sp.GetRequiredService<Audit.RejectionAggregator>());
+        services.AddSingleton<Audit.DenialAggregator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Audit.DenialAggregator>());
         services.AddScoped<Admin.UserAdministration>();
         services.AddScoped<Admin.RoleAdministration>();
         services.AddScoped<Admin.ClientAdministration>();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Enrichment;
 using OpenTelemetry.Metrics;
 using Portcullis.Audit;
 using Portcullis.Tokens;
@@ -46,6 +47,7 @@ public static partial class Telemetry
     public static IServiceCollection AddPortcullisTelemetry(this IServiceCollection services)
     {
         services.AddSingleton<PortcullisMetrics>();
+        services.AddLogEnricher<RequestLogEnricher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddAspNetCoreInstrumentation()
             .AddMeter(PortcullisMetrics.MeterName)
@@ -54,13 +56,16 @@ public static partial class Telemetry
     }
 
     /// <summary>
-    /// One log line per request — method, route template (never the raw path), status, duration — inside a scope
-    /// carrying the caller's user id and client IP, so every line the request writes has them too.
+    /// One log line per request — method, route template (never the raw path), status, duration. The caller's user
+    /// id and client IP are added to it, and to every other line the request writes, by <see cref="RequestLogEnricher"/>.
+    /// The hot path is kept cheap: one logger for the app (not one lookup per request), no per-request scope, the
+    /// trimmed route template computed once per endpoint, and a source-generated log method.
     /// </summary>
-    public static IApplicationBuilder UseRequestLogging(this IApplicationBuilder app) =>
-        app.Use(async (context, next) =>
+    public static IApplicationBuilder UseRequestLogging(this IApplicationBuilder app)
+    {
+        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Portcullis.Requests");
+        return app.Use(async (context, next) =>
         {
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Portcullis.Requests");
             if (!logger.IsEnabled(LogLevel.Information))
             {
                 await next(context);
@@ -69,9 +74,6 @@ public static partial class Telemetry
 
             var started = Stopwatch.GetTimestamp();
             var failed = false;
-            using var scope = RequestScope(logger,
-                context.User.UserId()?.ToString() ?? (context.User.Identity?.IsAuthenticated == true ? AuditLog.ActorOf(context.User) : null),
-                context.Connection.RemoteIpAddress?.ToString());
             try
             {
                 await next(context);
@@ -83,17 +85,47 @@ public static partial class Telemetry
             }
             finally
             {
-                var template = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
-                var route = template is null ? "(no route)" : template.Length > 1 ? template.TrimEnd('/') : template;
 #pragma warning disable CA1873 // guarded by IsEnabled above
-                LogRequest(logger, context.Request.Method, route, failed ? 500 : context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                LogRequest(logger, context.Request.Method, RouteOf(context), failed ? 500 : context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 #pragma warning restore CA1873
             }
         });
+    }
 
-    private static readonly Func<ILogger, string?, string?, IDisposable?> RequestScope =
-        LoggerMessage.DefineScope<string?, string?>("UserId:{UserId} ClientIp:{ClientIp}");
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RouteEndpoint, string> Routes = [];
+
+    private static string RouteOf(HttpContext context) =>
+        context.GetEndpoint() is RouteEndpoint endpoint
+            ? Routes.GetValue(endpoint, static e => e.RoutePattern.RawText is { Length: > 1 } t ? t.TrimEnd('/') : e.RoutePattern.RawText ?? "(no route)")
+            : "(no route)";
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "{Method} {Route} {Status} {DurationMs:F1} ms")]
     private static partial void LogRequest(ILogger logger, string method, string route, int status, double durationMs);
+}
+
+/// <summary>
+/// Adds <c>UserId</c> (or the client id of a client-credentials caller) and <c>ClientIp</c> to every log line
+/// written while a request is handled. Enrichment happens only when a line is written, so a request that logs one
+/// line pays once, and nothing is allocated per request for it. (The extended logger factory that runs enrichers is
+/// the one <c>EnableRedaction</c> installs.)
+/// </summary>
+public sealed class RequestLogEnricher(IHttpContextAccessor http) : ILogEnricher
+{
+    public void Enrich(IEnrichmentTagCollector collector)
+    {
+        if (http.HttpContext is not { } context)
+        {
+            return;
+        }
+
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            collector.Add("UserId", context.User.UserId() is { } id ? id : AuditLog.ActorOf(context.User));
+        }
+
+        if (context.Connection.RemoteIpAddress is { } ip)
+        {
+            collector.Add("ClientIp", ip);
+        }
+    }
 }

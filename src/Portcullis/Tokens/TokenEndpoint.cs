@@ -58,14 +58,14 @@ public static partial class TokenEndpoint
             // Throttled before any password work, by client IP and by username (existing or not, alike).
             if (throttle.Check(http.Connection.RemoteIpAddress, request.Username, out var stuffing) is { } wait)
             {
-                LogLoginThrottled(logger);
+                LogLoginThrottled(logger, request.Username);
                 metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "throttled"));
                 if (stuffing != LoginThrottle.Alert.None)
                 {
                     await RaiseAlertAsync(audit, metrics, logger, "credential_stuffing", $"ip:{http.Connection.RemoteIpAddress}", ct);
                 }
 
-                await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, AuditLog.MaskName(request.Username), ct: ct);
+                await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, audit.PersonalName(request.Username), ct: ct);
                 return TooManyAttempts(http, wait);
             }
 
@@ -73,14 +73,14 @@ public static partial class TokenEndpoint
             if (user is null)
             {
                 var bruteForce = throttle.Failed(request.Username);
-                LogLoginFailed(logger);
+                LogLoginFailed(logger, request.Username);
                 metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "failure"));
                 // The account, if the name exists; otherwise only a mask (the "name" may be a mistyped password).
                 await audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure,
-                    known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", new { client = request.ClientId }, ct);
+                    known is null ? audit.PersonalName(request.Username) : $"user:{known.Id}", new { client = request.ClientId }, ct);
                 if (bruteForce != LoginThrottle.Alert.None)
                 {
-                    await RaiseAlertAsync(audit, metrics, logger, "brute_force", known is null ? AuditLog.MaskName(request.Username) : $"user:{known.Id}", ct);
+                    await RaiseAlertAsync(audit, metrics, logger, "brute_force", known is null ? audit.PersonalName(request.Username) : $"user:{known.Id}", ct);
                 }
 
                 return Reject(Errors.InvalidGrant, LoginFailed);
@@ -246,11 +246,13 @@ public static partial class TokenEndpoint
         return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many login attempts; try again later.", type: ProblemTypes.TooManyRequests);
     }
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Password login throttled.")]
-    private static partial void LogLoginThrottled(ILogger logger);
+    // The typed name is personal data (and may be a password typed into the wrong field): classified, so the
+    // logging pipeline writes only its keyed hash (Hosting/Redaction.cs).
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Password login throttled for {Username}.")]
+    private static partial void LogLoginThrottled(ILogger logger, [PiiData] string? username);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Password login failed.")]
-    private static partial void LogLoginFailed(ILogger logger);
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Password login failed for {Username}.")]
+    private static partial void LogLoginFailed(ILogger logger, [PiiData] string? username);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Password login succeeded for user {UserId}.")]
     private static partial void LogLoginSucceeded(ILogger logger, Guid userId);

@@ -3,10 +3,13 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portcullis.Cli;
 using Portcullis.Hosting;
+using Portcullis.Storage;
 
 namespace Portcullis.Tests.Infrastructure;
 
@@ -18,13 +21,25 @@ public sealed class PortcullisServer : IAsyncDisposable
 {
     public const string ClientId = "portcullis";
 
-    private PortcullisServer(WebApplication app, string dataDirectory, Uri baseAddress, X509Certificate2 certificate)
+    private PortcullisServer(WebApplication app, string dataDirectory, Uri baseAddress, X509Certificate2 certificate, SecretCanary canary, string label, LogCapture logs)
     {
         App = app;
         DataDirectory = dataDirectory;
         BaseAddress = baseAddress;
         Certificate = certificate;
+        Canary = canary;
+        Label = label;
+        Logs = logs;
     }
+
+    /// <summary>Where this server's secrets are recorded and its logs and audit rows are scanned (L02).</summary>
+    public SecretCanary Canary { get; }
+
+    /// <summary>The test (or test class, for a shared fixture) that started this server; canary findings name it.</summary>
+    public string Label { get; }
+
+    /// <summary>The server's log output as the JSON console formatter writes it (after redaction).</summary>
+    public LogCapture Logs { get; }
 
     public WebApplication App { get; }
 
@@ -41,8 +56,12 @@ public sealed class PortcullisServer : IAsyncDisposable
         IDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? services = null,
         string environment = "Test",
-        string? dataDirectory = null)
+        string? dataDirectory = null,
+        SecretCanary? canary = null)
     {
+        canary ??= SecretCanary.Suite;
+        var context = TestContext.Current;
+        var label = context.Test?.TestDisplayName ?? context.TestClass?.TestClassName ?? "(outside a test)";
         dataDirectory ??= Directory.CreateTempSubdirectory("portcullis-test-").FullName;
         var storage = await TestDatabase.SettingsForAsync(dataDirectory); // SQLite, or this directory's PostgreSQL database
         for (var attempt = 1; ; attempt++)
@@ -75,6 +94,8 @@ public sealed class PortcullisServer : IAsyncDisposable
             }
 
             var builder = PortcullisHost.CreateBuilder(overrides, environment);
+            LogCapture? logs = null;
+            LogCapture.AddTo(builder.Services, text => canary.Scan($"{label} (logs)", text), created => logs = created);
             services?.Invoke(builder.Services);
             var app = PortcullisHost.BuildApp(builder);
             try
@@ -91,11 +112,14 @@ public sealed class PortcullisServer : IAsyncDisposable
             var certificate = X509Certificate2.CreateFromPemFile(
                 Path.Combine(dataDirectory, Certificates.DevCertFile), Path.Combine(dataDirectory, Certificates.DevKeyFile));
             var url = overrides["urls"]!.Split(';')[0];
-            return new PortcullisServer(app, dataDirectory, new Uri(url + "/"), certificate);
+            return new PortcullisServer(app, dataDirectory, new Uri(url + "/"), certificate, canary, label, logs!);
         }
     }
 
-    /// <summary>An HttpClient that trusts only this server's certificate (pinned by thumbprint).</summary>
+    /// <summary>
+    /// An HttpClient that trusts only this server's certificate (pinned by thumbprint). It records every password,
+    /// secret and token it sends or receives in the canary.
+    /// </summary>
     public HttpClient CreateClient(HttpMessageHandler? inner = null)
     {
         var handler = inner ?? new SocketsHttpHandler
@@ -103,16 +127,39 @@ public sealed class PortcullisServer : IAsyncDisposable
             SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == Certificate.GetCertHashString() },
             AllowAutoRedirect = false,
         };
-        return new HttpClient(handler) { BaseAddress = BaseAddress };
+        return new HttpClient(new SecretRecordingHandler(Canary) { InnerHandler = handler }) { BaseAddress = BaseAddress };
     }
 
     /// <summary>Runs a CLI command in-process against this server's data directory.</summary>
     public async Task<CliResult> RunCliAsync(string? stdin, params string[] args)
     {
+        // Passwords given to the CLI (argument or stdin) and secrets it prints are the suite's secrets too.
+        for (var i = 0; i < args.Length - 1; i++)
+        {
+            if (args[i].Contains("password", StringComparison.OrdinalIgnoreCase) || args[i].Contains("secret", StringComparison.OrdinalIgnoreCase))
+            {
+                Canary.Record(args[i + 1]);
+            }
+        }
+
+        if (args.Any(a => a.EndsWith("-stdin", StringComparison.Ordinal)))
+        {
+            foreach (var line in (stdin ?? "").Split('\n'))
+            {
+                Canary.Record(line.TrimEnd('\r'));
+            }
+        }
+
         var output = new StringWriter();
         var error = new StringWriter();
         var exit = await CliApp.RunAsync(
             [.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, await TestDatabase.SettingsForAsync(DataDirectory));
+        foreach (var line in output.ToString().Split('\n'))
+        {
+            Canary.RecordFromJson(line);
+        }
+
+        Canary.RecordFromJson(output.ToString());
         return new CliResult(exit, output.ToString(), error.ToString());
     }
 
@@ -126,8 +173,44 @@ public sealed class PortcullisServer : IAsyncDisposable
         if (!_stopped)
         {
             _stopped = true;
+            await ScanAuditAsync();
             await App.StopAsync();
             await App.DisposeAsync();
+            Canary.Scan($"{Label} (logs)", Logs.Drain());
+        }
+    }
+
+    /// <summary>Scans the audit rows for the canary's secrets, a batch at a time, while the database is still there.</summary>
+    private async Task ScanAuditAsync()
+    {
+        try
+        {
+            await using var scope = Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+            long after = 0;
+            var text = new StringBuilder();
+            for (var batch = 0; batch < 10_000; batch++)
+            {
+                var rows = await db.AuditEvents.AsNoTracking().Where(e => e.Id > after).OrderBy(e => e.Id).Take(1000).ToListAsync();
+                text.Clear();
+                foreach (var e in rows)
+                {
+                    text.Append(e.Name).Append('|').Append(e.Actor).Append('|').Append(e.Target).Append('|').Append(e.ClientIp).Append('|').Append(e.Details).Append('\n');
+                }
+
+                Canary.Scan($"{Label} (audit)", text.ToString());
+                if (rows.Count < 1000)
+                {
+                    return;
+                }
+
+                after = rows[^1].Id;
+            }
+        }
+#pragma warning disable CA1031 // a test that broke its database on purpose has no audit to read; its logs are still scanned
+        catch (Exception)
+#pragma warning restore CA1031
+        {
         }
     }
 

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+
+namespace Portcullis.Audit;
+
+/// <summary>
+/// Repeated identical authorization denials (same actor, method, route and missing permission) are not one audit
+/// row each: the first in an <see cref="Interval"/> is written at once, with its trace id, and the repeats are
+/// counted and written as one <c>authz_fail</c> event with the count when the interval ends. So a caller hammering
+/// a forbidden route costs at most two rows per key per minute, and at most <see cref="MaxKeys"/> keys are tracked per
+/// interval (further denials are summed into one "(other)" row). The metric counts every denial.
+/// </summary>
+public sealed partial class DenialAggregator(
+    IServiceScopeFactory scopes, PortcullisMetrics metrics, TimeProvider time, ILogger<DenialAggregator> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    public const int MaxKeys = 1000;
+    private const string Other = "(other)";
+
+    private sealed class Repeats
+    {
+        public long Count;
+        public string? LastClientIp;
+    }
+
+    private ConcurrentDictionary<(string Actor, string Method, string Route, string Permission), Repeats> _seen = new();
+
+    /// <summary>
+    /// Counts a denial; true when it is the first of its kind in this interval and should be written now, false
+    /// when it was counted for the interval's summary event.
+    /// </summary>
+    public bool Denied(string actor, string method, string route, string permission, string? clientIp)
+    {
+        metrics.AuthorizationDenials.Add(1);
+        var seen = _seen;
+        (string Actor, string Method, string Route, string Permission) key = (actor, method, route, permission);
+        if (seen.Count >= MaxKeys && !seen.ContainsKey(key))
+        {
+            key = (Other, Other, Other, Other);
+        }
+
+        // Exactly one caller wins the TryAdd for a key in an interval: that denial is written at once.
+        if (key.Actor != Other && seen.TryAdd(key, new Repeats()))
+        {
+            return true;
+        }
+
+        var repeats = seen.GetOrAdd(key, _ => new Repeats());
+        Interlocked.Increment(ref repeats.Count);
+        repeats.LastClientIp = clientIp;
+        return false;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            await FlushAsync(stoppingToken);
+        }
+    }
+
+    /// <summary>Counts of the interval in progress are written on a graceful stop too.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            await FlushAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutdown ran out of time: this minute's repeat counts are lost (the metric has them).
+        }
+    }
+
+    /// <summary>Writes one event per key that saw repeats in the interval that just ended.</summary>
+    public async Task FlushAsync(CancellationToken ct)
+    {
+        var seen = Interlocked.Exchange(ref _seen, new());
+        var repeated = seen.Where(s => Interlocked.Read(ref s.Value.Count) > 0).ToList();
+        if (repeated.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
+            var now = time.GetUtcNow();
+            foreach (var ((actor, method, route, permission), repeats) in repeated)
+            {
+                db.AuditEvents.Add(new AuditEvent
+                {
+                    Timestamp = now,
+                    EventId = AuditEvents.AccessDenied.Id,
+                    Name = AuditEvents.AccessDenied.Name,
+                    Outcome = AuditOutcomes.Denied,
+                    Actor = actor == Other ? "anonymous" : actor,
+                    ClientIp = actor == Other ? null : repeats.LastClientIp,
+                    Target = route.Length > 200 ? route[..200] : route,
+                    Details = System.Text.Json.JsonSerializer.Serialize(new
+                    {
+                        method,
+                        missingPermission = permission,
+                        count = Interlocked.Read(ref repeats.Count),
+                        repeated = true,
+                        intervalSeconds = (int)Interval.TotalSeconds,
+                    }),
+                });
+            }
+
+            await db.SaveChangesAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            metrics.AuditWriteFailures.Add(repeated.Count);
+            LogFlushFailed(logger, ex);
+        }
+    }
+
+    [LoggerMessage(EventId = 4903, Level = LogLevel.Error, Message = "Writing aggregated authorization denials to the audit trail failed.")]
+    private static partial void LogFlushFailed(ILogger logger, Exception ex);
+}
