@@ -225,11 +225,11 @@ public static partial class PortcullisHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRouting();
+        // Outside every refusal (per-IP 429, 401, 403, per-user 429), so each request gets its one line; the line is
+        // written when the response is done, so the enricher still sees the user authentication set further in.
+        app.UseRequestLogging();
         app.UsePortcullisIpRateLimiting(); // per-IP limits before authentication: bad-token floods are cut off cheaply
         app.UseAuthentication();
-        // After authentication (the line carries the user id), before authorization and rate limiting (so 401,
-        // 403 and 429 answers are logged too; per-IP 429s, refused before this, are logged by the rate limiter).
-        app.UseRequestLogging();
         app.UseAuthorization();
         app.UsePortcullisRateLimiting();
 

@@ -84,6 +84,12 @@ public sealed partial class RateLimitPhaseTests
         Assert.Equal([HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized], statuses[..3]);
         Assert.All(statuses[3..], s => Assert.Equal(HttpStatusCode.TooManyRequests, s));
         Assert.True(server.Services.GetRequiredService<RateLimitRegistry>().Rejections >= 5);
+
+        // Refused before authentication, and still one request log line each (issue 4): method, route, status.
+        var lines = server.Logs.Text.Split('\n').Where(l => l.Contains("\"EventId\":1100", StringComparison.Ordinal)
+            && l.Contains("GET /api/me", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, lines.Count(l => l.Contains("GET /api/me 401", StringComparison.Ordinal)));
+        Assert.Equal(5, lines.Count(l => l.Contains("GET /api/me 429", StringComparison.Ordinal)));
     }
 
     [Fact]
