@@ -98,6 +98,16 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public async Task Rate_limits_switched_off_is_high_and_on_by_default_says_nothing()
+    {
+        var off = await CheckAsync(new() { ["RateLimits:Enabled"] = "false" });
+        var on = await CheckAsync(new());
+
+        Assert.Equal(Doctor.Severity.High, Assert.Single(off, f => f.Id == "rate-limits-off").Severity);
+        Assert.DoesNotContain(on, f => f.Id == "rate-limits-off");
+    }
+
+    [Fact]
     public async Task An_http_only_binding_is_high()
     {
         var findings = await CheckAsync(new() { ["urls"] = "http://127.0.0.1:8080" }, initialize: false);
