@@ -70,6 +70,7 @@ public static class BenchCommand
             return CliApp.Ok;
         });
         bench.Subcommands.Add(hash);
+        bench.Subcommands.Add(SeedCommand.Create(io));
         return bench;
     }
 
