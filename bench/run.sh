@@ -16,7 +16,7 @@
 # bench/Baseline on plain HTTP ("upstream"), against the same POST sent to that upstream directly.
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
-#              SKIP_FLASK=0 OUT=bench/results
+#              SKIP_FLASK=0 OUT=bench/results R2R=1 (0: run the plain `dotnet build` output, JIT only)
 #              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis with RateLimits:Enabled=false (no limiter at all), to
 #              compare `me` with a default run and see what the limiter adds to a protected call (target ≤ 5%):
 #                ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
@@ -33,6 +33,7 @@ CONN=${CONN:-32}
 LOGIN_CONN=${LOGIN_CONN:-8}
 HASH_N=${HASH_N:-20}
 SKIP_BUILD=${SKIP_BUILD:-0}
+R2R=${R2R:-1}
 SKIP_FLASK=${SKIP_FLASK:-0}
 RESULTS=${OUT:-$ROOT/bench/results}
 PY=/usr/bin/python3          # Debian's python: the python3-flask* packages install into it
@@ -91,6 +92,15 @@ if [ "$SKIP_BUILD" != 1 ]; then
     { tail -30 "$SCRATCH/build.log"; exit 1; }
 fi
 PC_DLL=$ROOT/src/Portcullis/bin/Release/net10.0/portcullis.dll
+if [ "$R2R" = 1 ]; then
+  # How it is deployed: a ReadyToRun publish (Portcullis.csproj turns it on when a runtime identifier is given).
+  # The RID-specific lock file goes to the scratch directory so the committed packages.lock.json stays as it is.
+  echo "publishing Portcullis ReadyToRun (linux-x64, framework-dependent)"
+  (cd "$ROOT" && dotnet publish src/Portcullis -c Release -r linux-x64 --self-contained false -nologo -v q \
+      -p:NuGetLockFilePath="$SCRATCH/publish.lock.json" -o "$SCRATCH/publish" > "$SCRATCH/publish.log" 2>&1) ||
+    { tail -30 "$SCRATCH/publish.log"; exit 1; }
+  PC_DLL=$SCRATCH/publish/portcullis.dll
+fi
 BL_DLL=$ROOT/bench/Baseline/bin/Release/net10.0/Baseline.dll
 portcullis() { dotnet "$PC_DLL" "$@"; }
 
@@ -175,7 +185,7 @@ meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta machine "$(nproc) cpus, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), debian $(cat /etc/debian_version)"
 meta versions "dotnet $(dotnet --version); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); $($GUNICORN --version 2>/dev/null || echo 'no gunicorn'); commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
 meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN (wrk -t1) rate limits $RATELIMITS"
+meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN R2R=$R2R (wrk -t1) rate limits $RATELIMITS"
 
 # ---------------------------------------------------------------- one password hash (the token endpoint's hasher)
 echo "== password hash x$HASH_N (load $(cut -d' ' -f1 /proc/loadavg))"

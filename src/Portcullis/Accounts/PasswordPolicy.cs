@@ -12,7 +12,9 @@ namespace Portcullis.Accounts;
 /// </summary>
 public sealed class PasswordPolicy(IOptions<AccountOptions> options)
 {
-    private static readonly Lazy<HashSet<string>> Blocklist = new(LoadBlocklist);
+    // Loaded on first use (the first password set, not at start-up), then kept: a packed sorted list, ≈ 2.6 MB
+    // instead of ≈ 20 MB for a HashSet of 197,625 strings.
+    private static readonly Lazy<SortedBlocklist> Blocklist = new(LoadBlocklist);
 
     private static readonly string[] ContextWords = ["portcullis"];
 
@@ -100,21 +102,110 @@ public sealed class PasswordPolicy(IOptions<AccountOptions> options)
 
     internal static int BlocklistCount => Blocklist.Value.Count;
 
-    private static HashSet<string> LoadBlocklist()
+    private static SortedBlocklist LoadBlocklist()
     {
         using var stream = typeof(PasswordPolicy).Assembly.GetManifestResourceStream("Portcullis.Accounts.common-passwords.txt.gz")
             ?? throw new InvalidOperationException("The password blocklist resource is missing from the build.");
         using var gzip = new GZipStream(stream, CompressionMode.Decompress);
-        using var reader = new StreamReader(gzip, Encoding.UTF8);
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        while (reader.ReadLine() is { } line)
+        using var text = new MemoryStream();
+        gzip.CopyTo(text);
+        return SortedBlocklist.FromLines(text.GetBuffer().AsSpan(0, (int)text.Length));
+    }
+
+    /// <summary>
+    /// An exact, ordinal set of UTF-8 lines packed into one array and searched by binary search. UTF-8 byte order is
+    /// code-point order, so two strings are equal exactly when their UTF-8 bytes are.
+    /// </summary>
+    internal sealed class SortedBlocklist
+    {
+        private readonly byte[] _bytes;
+        private readonly int[] _starts; // entry i is _bytes[_starts[i].._starts[i + 1]]
+
+        private SortedBlocklist(byte[] bytes, int[] starts)
         {
-            if (line.Length > 0)
-            {
-                set.Add(line);
-            }
+            _bytes = bytes;
+            _starts = starts;
         }
 
-        return set;
+        public int Count => _starts.Length - 1;
+
+        private ReadOnlySpan<byte> Entry(int i) => _bytes.AsSpan(_starts[i], _starts[i + 1] - _starts[i]);
+
+        public static SortedBlocklist FromLines(ReadOnlySpan<byte> text)
+        {
+            var lines = new List<Range>();
+            var position = 0;
+            while (position < text.Length)
+            {
+                var end = text[position..].IndexOf((byte)'\n');
+                var line = end < 0 ? position..text.Length : position..(position + end);
+                position = end < 0 ? text.Length : position + end + 1;
+                var (offset, length) = line.GetOffsetAndLength(text.Length);
+                if (length > 0 && text[offset + length - 1] == (byte)'\r')
+                {
+                    line = offset..(offset + length - 1);
+                }
+
+                if (line.GetOffsetAndLength(text.Length).Length > 0)
+                {
+                    lines.Add(line);
+                }
+            }
+
+            var source = text.ToArray();
+            lines.Sort((a, b) => source.AsSpan(a).SequenceCompareTo(source.AsSpan(b))); // the file is sorted; this only makes sure
+            var bytes = new byte[lines.Sum(l => l.GetOffsetAndLength(source.Length).Length)];
+            var starts = new int[lines.Count + 1];
+            var at = 0;
+            for (var i = 0; i < lines.Count; i++)
+            {
+                starts[i] = at;
+                var entry = source.AsSpan(lines[i]);
+                entry.CopyTo(bytes.AsSpan(at));
+                at += entry.Length;
+            }
+
+            starts[lines.Count] = at;
+            return new SortedBlocklist(bytes, starts);
+        }
+
+        public bool Contains(string value)
+        {
+            var max = Encoding.UTF8.GetMaxByteCount(value.Length);
+            byte[]? rented = null;
+            var buffer = max <= 512 ? stackalloc byte[512] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
+            try
+            {
+                var key = buffer[..Encoding.UTF8.GetBytes(value, buffer)];
+                int low = 0, high = Count - 1;
+                while (low <= high)
+                {
+                    var middle = low + ((high - low) >> 1);
+                    var order = Entry(middle).SequenceCompareTo(key);
+                    if (order == 0)
+                    {
+                        return true;
+                    }
+
+                    if (order < 0)
+                    {
+                        low = middle + 1;
+                    }
+                    else
+                    {
+                        high = middle - 1;
+                    }
+                }
+
+                return false;
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+                }
+            }
+        }
     }
 }

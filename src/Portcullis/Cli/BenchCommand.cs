@@ -71,6 +71,7 @@ public static class BenchCommand
         });
         bench.Subcommands.Add(hash);
         bench.Subcommands.Add(RateLimits.RateLimitMemoryBench.Create(io));
+        bench.Subcommands.Add(SeedCommand.Create(io));
         return bench;
     }
 

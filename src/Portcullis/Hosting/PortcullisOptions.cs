@@ -79,6 +79,10 @@ public sealed class TokensOptions
 
     /// <summary>Largest accepted bearer token in bytes. Default 8192.</summary>
     public int MaxTokenBytes { get; set; } = 8192;
+
+    /// <summary>Access tokens remembered after a full validation, so a repeated token skips the signature check
+    /// (revocation is still checked on every request). Default 4096 entries; 0 turns the cache off.</summary>
+    public int ValidatedTokenCacheSize { get; set; } = 4096;
 }
 
 /// <summary>Accounts and passwords. Section <c>Accounts</c>.</summary>

@@ -155,8 +155,10 @@ public sealed partial class TokenStateSync(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // PortcullisHost.InitializeAsync has just read the feed and the keys: the first pass waits one interval
+        // instead of repeating that work while the server is still starting.
         using var timer = new PeriodicTimer(options.Value.SyncInterval, time);
-        do
+        while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
             {
@@ -174,7 +176,6 @@ public sealed partial class TokenStateSync(
                 LogSyncFailed(logger, ex);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Token keys reloaded from the database.")]

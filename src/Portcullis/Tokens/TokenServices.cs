@@ -22,6 +22,7 @@ public static class TokenServices
     {
         services.AddSingleton<KeyRing>();
         services.AddSingleton<RevocationState>();
+        services.AddSingleton<ValidatedTokenCache>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
@@ -98,7 +99,8 @@ public static class TokenServices
     /// exact issuer and audience, <c>exp</c> required, small skew, keys chosen by <c>kid</c> only, no error details,
     /// and then the checks JwtBearer does not do: <c>crit</c>, future <c>iat</c>, and revocation.
     /// </summary>
-    private sealed class HardenedJwtBearer(IOptions<TokensOptions> tokens, IssuerResolver issuer, KeyRing keys, RevocationState revocations)
+    private sealed class HardenedJwtBearer(
+        IOptions<TokensOptions> tokens, IssuerResolver issuer, KeyRing keys, RevocationState revocations, ValidatedTokenCache validated)
         : IConfigureNamedOptions<JwtBearerOptions>
     {
         public void Configure(JwtBearerOptions options) => Configure(Options.DefaultName, options);
@@ -110,7 +112,8 @@ public static class TokenServices
             options.IncludeErrorDetails = false;
             options.RequireHttpsMetadata = true;
             options.TokenHandlers.Clear();
-            options.TokenHandlers.Add(new JsonWebTokenHandler { MaximumTokenSizeInBytes = o.MaxTokenBytes, MapInboundClaims = false });
+            // Full validation once per token string, then from the cache until exp (see ValidatedTokenCache).
+            options.TokenHandlers.Add(new CachingJsonWebTokenHandler(validated, keys) { MaximumTokenSizeInBytes = o.MaxTokenBytes, MapInboundClaims = false });
             options.TokenValidationParameters = new TokenValidationParameters
             {
                 ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
