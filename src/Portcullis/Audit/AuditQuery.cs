@@ -44,20 +44,61 @@ public static class AuditQuery
             return JsonBody.Invalid("limit", $"The page size is 1 to {MaxPageSize}.");
         }
 
-        long? before = null;
+        // With a time range the order is (Timestamp, Id), newest first: the Timestamp index then serves the range and
+        // the order together, so the first page of a month-wide range is read from the index, not a sort of every event
+        // in the range (BENCHMARKS.md, scale). Otherwise the order is Id (insertion), which the actor and type indexes
+        // serve. The cursor is the last item's Id, with its timestamp's UTC ticks first when ordered by time.
+        var filter = new Filter(actor, type, outcome, from, to);
+        var byTime = from is not null || to is not null;
+        var q = Query(db, filter);
         if (cursor is not null)
         {
-            if (!long.TryParse(cursor, System.Globalization.CultureInfo.InvariantCulture, out var id) || id < 1)
+            if (!TryParseCursor(cursor, byTime, out var ticks, out var id))
             {
                 return JsonBody.Invalid("cursor", "The cursor is not valid.");
             }
 
-            before = id;
+            if (byTime)
+            {
+                var at = new DateTimeOffset(ticks, TimeSpan.Zero);
+                q = q.Where(e => e.Timestamp < at || (e.Timestamp == at && e.Id < id));
+            }
+            else
+            {
+                q = q.Where(e => e.Id < id);
+            }
         }
 
-        var rows = await Query(db, new Filter(actor, type, outcome, from, to), before).Take(size + 1).ToListAsync(ct);
+        q = byTime ? q.OrderByDescending(e => e.Timestamp).ThenByDescending(e => e.Id) : q.OrderByDescending(e => e.Id);
+        var rows = await q.Take(size + 1).ToListAsync(ct);
         var items = rows.Take(size).Select(ToItem).ToList();
-        return TypedResults.Ok(new Page(items, rows.Count > size ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
+        string? next = null;
+        if (rows.Count > size)
+        {
+            var last = items[^1];
+            next = byTime
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{last.Timestamp.UtcTicks}.{last.Id}")
+                : last.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return TypedResults.Ok(new Page(items, next));
+    }
+
+    private static bool TryParseCursor(string cursor, bool byTime, out long ticks, out long id)
+    {
+        ticks = 0;
+        id = 0;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (!byTime)
+        {
+            return long.TryParse(cursor, System.Globalization.NumberStyles.None, inv, out id) && id >= 1;
+        }
+
+        var dot = cursor.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0
+            && long.TryParse(cursor.AsSpan(0, dot), System.Globalization.NumberStyles.None, inv, out ticks)
+            && ticks >= DateTimeOffset.MinValue.UtcTicks && ticks <= DateTimeOffset.MaxValue.UtcTicks
+            && long.TryParse(cursor.AsSpan(dot + 1), System.Globalization.NumberStyles.None, inv, out id) && id >= 1;
     }
 
     public static IResult Export(PortcullisDb db, string? actor, string? type, string? outcome, DateTimeOffset? from, DateTimeOffset? to, CancellationToken ct) =>
@@ -75,7 +116,7 @@ public static class AuditQuery
         long after = 0;
         while (true)
         {
-            var batch = await Query(db, filter, null).Where(e => e.Id > after).OrderBy(e => e.Id).Take(1000).ToListAsync(ct);
+            var batch = await Query(db, filter).Where(e => e.Id > after).OrderBy(e => e.Id).Take(1000).ToListAsync(ct);
             foreach (var e in batch)
             {
                 var bytes = JsonSerializer.SerializeToUtf8Bytes(ToItem(e), JsonOptions);
@@ -91,7 +132,7 @@ public static class AuditQuery
         }
     }
 
-    private static IQueryable<AuditEvent> Query(PortcullisDb db, Filter f, long? before)
+    private static IQueryable<AuditEvent> Query(PortcullisDb db, Filter f)
     {
         var q = db.AuditEvents.AsNoTracking();
         if (!string.IsNullOrEmpty(f.Actor))
@@ -119,12 +160,7 @@ public static class AuditQuery
             q = q.Where(e => e.Timestamp < to);
         }
 
-        if (before is { } b)
-        {
-            q = q.Where(e => e.Id < b);
-        }
-
-        return q.OrderByDescending(e => e.Id);
+        return q;
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);

@@ -153,6 +153,47 @@ public sealed partial class AuditTrailTests(AdminFixture fixture) : IClassFixtur
         using var page2 = await _http.SendAsync(HttpMethod.Get, $"api/admin/audit?limit=2&cursor={body.GetProperty("next").GetString()}", root);
         Assert.True((await page2.JsonAsync()).GetProperty("items").EnumerateArray().All(e => e.GetProperty("id").GetInt64() < first[1]));
     }
+
+    [Fact]
+    public async Task A_time_range_pages_newest_first_by_time_with_its_own_cursor_and_a_forged_cursor_is_400()
+    {
+        var since = DateTimeOffset.UtcNow.AddSeconds(-1);
+        for (var i = 0; i < 5; i++)
+        {
+            using var _ = await _http.PasswordGrantAsync(ClientFlows.UniqueName("ranged"), "an event for ranged paging only");
+        }
+
+        var root = await fixture.AdminTokenAsync();
+        var range = $"from={Uri.EscapeDataString(since.ToString("O"))}&to={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}";
+        var seen = new List<(long Id, DateTimeOffset At)>();
+        string? cursor = null;
+        for (var pages = 0; pages < 100; pages++)
+        {
+            using var page = await _http.SendAsync(HttpMethod.Get, $"api/admin/audit?limit=2&{range}{(cursor is null ? "" : "&cursor=" + cursor)}", root);
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            var body = await page.JsonAsync();
+            seen.AddRange(body.GetProperty("items").EnumerateArray()
+                .Select(e => (e.GetProperty("id").GetInt64(), e.GetProperty("timestamp").GetDateTimeOffset())));
+            cursor = body.GetProperty("next").ValueKind == JsonValueKind.String ? body.GetProperty("next").GetString() : null;
+            if (cursor is null)
+            {
+                break;
+            }
+        }
+
+        Assert.Null(cursor);
+        Assert.True(seen.Count >= 5);
+        Assert.Equal(seen.Count, seen.Select(s => s.Id).Distinct().Count()); // no event twice across pages
+        Assert.Equal(seen.OrderByDescending(s => s.At).ThenByDescending(s => s.Id), seen);
+        Assert.All(seen, s => Assert.True(s.At >= since));
+
+        foreach (var forged in new[] { "12", "x.1", "1.x", ".5", "-1.5", "99999999999999999999.1" })
+        {
+            using var bad = await _http.SendAsync(HttpMethod.Get, $"api/admin/audit?{range}&cursor={Uri.EscapeDataString(forged)}", root);
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Equal("application/problem+json", bad.Content.Headers.ContentType?.MediaType);
+        }
+    }
 }
 
 /// <summary>L07 at the database: the application's role cannot change or delete audit rows (PostgreSQL grants).</summary>
