@@ -48,9 +48,10 @@ public static class AuditEvents
     public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires (repeats of the same denial: one event per actor, route and permission per minute, with the count).");
 
     // 6000-6999 gateway
-    public static readonly Definition GatewayDenied = new(6001, "gateway_authz_fail", "A gateway route refused a caller lacking a required role or scope.");
+    public static readonly Definition GatewayDenied = new(6001, "gateway_authz_fail", "A gateway route refused a caller lacking a required role or scope (repeats aggregated like authz_fail).");
     public static readonly Definition GatewayInvalidRequest = new(6002, "gateway_input_validation_fail", "A gateway route refused a request: a path that could escape its policy, a wrong media type, an oversized body or one failing the route's schema.");
     public static readonly Definition GatewayUpstreamFault = new(6003, "gateway_upstream_fault", "A gateway upstream was unreachable (502) or too slow (504).");
+    public static readonly Definition GatewayUnauthenticated = new(6004, "gateway_authn_fail", "A gateway route refused a request without a valid access token (401; repeats aggregated like authz_fail).");
 
     // 7000-7999 abuse protection
     public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit (one event per route, policy and client IP per minute, with the count).");
@@ -69,7 +70,7 @@ public static class AuditEvents
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated,
         AccessDenied,
-        GatewayDenied, GatewayInvalidRequest, GatewayUpstreamFault,
+        GatewayDenied, GatewayInvalidRequest, GatewayUpstreamFault, GatewayUnauthenticated,
         RateLimited,
         SecurityAlert,
         AuditPruned,

@@ -5,7 +5,7 @@ using Portcullis.Storage;
 namespace Portcullis.Audit;
 
 /// <summary>
-/// Repeated identical authorization denials (same actor, method, route and missing permission) are not one audit
+/// Repeated identical denials (same event, actor, method, route and what was missing: a permission, a gateway role or scope, or a token) are not one audit
 /// row each: the first in an <see cref="Interval"/> is written at once, with its trace id, and the repeats are
 /// counted and written as one <c>authz_fail</c> event with the count when the interval ends. So a caller hammering
 /// a forbidden route costs at most two rows per key per minute, and at most <see cref="MaxKeys"/> keys are tracked per
@@ -24,20 +24,27 @@ public sealed partial class DenialAggregator(
         public string? LastClientIp;
     }
 
-    private ConcurrentDictionary<(string Actor, string Method, string Route, string Permission), Repeats> _seen = new();
+    private ConcurrentDictionary<(AuditEvents.Definition Event, string Actor, string Method, string Route, string Permission), Repeats> _seen = new();
 
     /// <summary>
     /// Counts a denial; true when it is the first of its kind in this interval and should be written now, false
     /// when it was counted for the interval's summary event.
     /// </summary>
-    public bool Denied(string actor, string method, string route, string permission, string? clientIp)
+    public bool Denied(string actor, string method, string route, string permission, string? clientIp) =>
+        Denied(AuditEvents.AccessDenied, actor, method, route, permission, clientIp);
+
+    /// <summary>
+    /// The same for another denial event (the gateway's 401 and 403): <paramref name="missing"/> is what was lacking
+    /// (a permission, roles/scopes, or "authentication"); it is part of the key and of the summary event.
+    /// </summary>
+    public bool Denied(AuditEvents.Definition definition, string actor, string method, string route, string missing, string? clientIp)
     {
         metrics.AuthorizationDenials.Add(1);
         var seen = _seen;
-        (string Actor, string Method, string Route, string Permission) key = (actor, method, route, permission);
+        (AuditEvents.Definition Event, string Actor, string Method, string Route, string Permission) key = (definition, actor, method, route, missing);
         if (seen.Count >= MaxKeys && !seen.ContainsKey(key))
         {
-            key = (Other, Other, Other, Other);
+            key = (definition, Other, Other, Other, Other);
         }
 
         // Exactly one caller wins the TryAdd for a key in an interval: that denial is written at once.
@@ -90,25 +97,34 @@ public sealed partial class DenialAggregator(
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
             var now = time.GetUtcNow();
-            foreach (var ((actor, method, route, permission), repeats) in repeated)
+            foreach (var ((definition, actor, method, route, permission), repeats) in repeated)
             {
                 db.AuditEvents.Add(new AuditEvent
                 {
                     Timestamp = now,
-                    EventId = AuditEvents.AccessDenied.Id,
-                    Name = AuditEvents.AccessDenied.Name,
+                    EventId = definition.Id,
+                    Name = definition.Name,
                     Outcome = AuditOutcomes.Denied,
                     Actor = actor == Other ? "anonymous" : actor,
                     ClientIp = actor == Other ? null : repeats.LastClientIp,
                     Target = route.Length > 200 ? route[..200] : route,
-                    Details = System.Text.Json.JsonSerializer.Serialize(new
-                    {
-                        method,
-                        missingPermission = permission,
-                        count = Interlocked.Read(ref repeats.Count),
-                        repeated = true,
-                        intervalSeconds = (int)Interval.TotalSeconds,
-                    }),
+                    Details = definition == AuditEvents.AccessDenied
+                        ? System.Text.Json.JsonSerializer.Serialize(new
+                        {
+                            method,
+                            missingPermission = permission,
+                            count = Interlocked.Read(ref repeats.Count),
+                            repeated = true,
+                            intervalSeconds = (int)Interval.TotalSeconds,
+                        })
+                        : System.Text.Json.JsonSerializer.Serialize(new
+                        {
+                            method,
+                            missing = permission,
+                            count = Interlocked.Read(ref repeats.Count),
+                            repeated = true,
+                            intervalSeconds = (int)Interval.TotalSeconds,
+                        }),
                 });
             }
 

@@ -70,6 +70,38 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
     }
 
     [Fact]
+    public async Task Z01_gateway_401s_are_audited_and_their_repeats_aggregated_so_the_store_cannot_be_flooded()
+    {
+        var aggregator = fixture.Server.Services.GetRequiredService<Portcullis.Audit.DenialAggregator>();
+        await aggregator.FlushAsync(default); // start from an empty interval: this test's first 401 is written at once
+
+        async Task<(int Rows, long Represented)> CountAsync()
+        {
+            await using var scope = fixture.Server.Services.CreateAsyncScope();
+            var rows = await scope.ServiceProvider.GetRequiredService<PortcullisDb>().AuditEvents.AsNoTracking()
+                .Where(e => e.EventId == 6004 && e.Target == "route:echo").Select(e => e.Details).ToListAsync();
+            var represented = rows.Sum(d => d is not null && JsonDocument.Parse(d).RootElement.TryGetProperty("count", out var c) ? c.GetInt64() : 1);
+            return (rows.Count, represented);
+        }
+
+        var before = await CountAsync();
+        var upstream = fixture.Upstream.Requests;
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await SendAsync(_http, HttpMethod.Get, "echo/items", token: i % 2 == 0 ? null : "not.a.token");
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Unauthorized);
+        }
+
+        Assert.Equal(upstream, fixture.Upstream.Requests);
+        var written = await CountAsync();
+        Assert.Equal(before.Rows + 1, written.Rows); // the first at once; the other four only counted so far
+        await aggregator.FlushAsync(default);
+        var after = await CountAsync();
+        Assert.Equal(before.Represented + 5, after.Represented);
+        Assert.InRange(after.Rows - before.Rows, 2, 3); // first + one summary (a timer flush in between may split it)
+    }
+
+    [Fact]
     public async Task Z02_a_user_is_refused_the_admin_route_with_a_403_naming_the_role_and_an_audit_event()
     {
         var (_, _, tokens) = await _http.NewUserAsync();
