@@ -55,8 +55,12 @@ public sealed class DisableUserTests(ServerFixture fixture) : IClassFixture<Serv
         var cli = await _server.RunCliAsync(null, "users", "enable", "--username", username);
         Assert.True(cli.ExitCode == 0, cli.Error);
 
+        // The token endpoint reads the database, so the login works at once; the API's cached user state learns of
+        // the CLI's enable within Tokens:SyncInterval (README: CLI changes reach a running server within it) — until
+        // then the fresh token is refused, never the other way round.
         var fresh = await _http.LoginAsync(username);
-        Assert.Equal(HttpStatusCode.OK, await Refusal.MeStatusAsync(_http, fresh.AccessToken));
+        Assert.True(await Refusal.EventuallyAsync(
+            async () => await Refusal.MeStatusAsync(_http, fresh.AccessToken) == HttpStatusCode.OK, Propagation));
 
         // Let the enable propagate fully, then check the old tokens once more.
         await Task.Delay(TimeSpan.FromSeconds(1));
