@@ -291,9 +291,10 @@ if [ "${have[ffuf]}" -eq 1 ]; then
   ffuf_note=""
   answered=$(ffuf_passes)
   if [ "$answered" -ne "$words" ]; then
-    errors=$(grep -ciE 'error|timeout|reset|refused|EOF' "$out/ffuf-debug.log" 2>/dev/null || echo 0)
-    first=$(grep -iE 'error|timeout|reset|refused|EOF' "$out/ffuf-debug.log" 2>/dev/null | head -1 | sed -E 's/Bearer [^ ]+/Bearer [redacted]/' | cut -c1-160)
-    ffuf_note=" (second attempt: the first had $answered of $words answered, $errors ffuf transport errors, first: ${first:-none logged})"
+    # (|| true: no match is an answer here, not a failure of the script under set -e / pipefail)
+    errors=$(grep -ciE 'error|timeout|reset|refused|EOF' "$out/ffuf-debug.log" 2>/dev/null || true)
+    first=$(grep -iE 'error|timeout|reset|refused|EOF' "$out/ffuf-debug.log" 2>/dev/null | head -1 | sed -E 's/Bearer [^ ]+/Bearer [redacted]/' | cut -c1-160 || true)
+    ffuf_note=" (second attempt: the first had $answered of $words answered, ${errors:-0} ffuf transport errors, first: ${first:-none logged})"
     sleep 2
     answered=$(ffuf_passes)
   fi
