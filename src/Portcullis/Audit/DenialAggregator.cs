@@ -39,7 +39,11 @@ public sealed partial class DenialAggregator(
     /// </summary>
     public bool Denied(AuditEvents.Definition definition, string actor, string method, string route, string missing, string? clientIp)
     {
-        metrics.AuthorizationDenials.Add(1);
+        if (definition != AuditEvents.GatewayUnauthenticated)
+        {
+            metrics.AuthorizationDenials.Add(1); // 403s only: a 401 is not an authorization decision
+        }
+
         var seen = _seen;
         (AuditEvents.Definition Event, string Actor, string Method, string Route, string Permission) key = (definition, actor, method, route, missing);
         if (seen.Count >= MaxKeys && !seen.ContainsKey(key))
