@@ -67,6 +67,12 @@ public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
             failures.Add("Storage:TimeoutSeconds must be between 1 and 300.");
         }
 
+        if (!string.Equals(options.SqliteSynchronous, StorageOptions.SynchronousFull, StringComparison.OrdinalIgnoreCase) &&
+            !string.Equals(options.SqliteSynchronous, StorageOptions.SynchronousNormal, StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add("Storage:SqliteSynchronous must be 'Full' or 'Normal'.");
+        }
+
         return failures.Count > 0 ? ValidateOptionsResult.Fail(failures) : ValidateOptionsResult.Success;
     }
 }

@@ -30,6 +30,19 @@ public sealed class StorageOptions
     /// </summary>
     public int TimeoutSeconds { get; set; } = 15;
 
+    /// <summary>
+    /// SQLite only: <c>Full</c> (default) or <c>Normal</c>, SQLite's <c>synchronous</c> setting in WAL mode. <c>Full</c>
+    /// flushes the log to disk at every commit, so a committed change — a revocation, a password change, an audit
+    /// event — survives a power loss; on an ordinary disk that costs a few milliseconds per commit and bounds all
+    /// writes to a few hundred commits per second. <c>Normal</c> flushes only at checkpoints: the database cannot be
+    /// corrupted and nothing is lost when the process crashes, but a power loss or kernel crash can roll back the
+    /// last commits. See docs/deployment.md.
+    /// </summary>
+    public string SqliteSynchronous { get; set; } = SynchronousFull;
+
+    public const string SynchronousFull = "Full";
+    public const string SynchronousNormal = "Normal";
+
     public bool IsPostgres => string.Equals(Provider, Postgres, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The effective auto-migration setting: explicit, else the provider's default.</summary>

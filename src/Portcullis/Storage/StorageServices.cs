@@ -20,7 +20,8 @@ public static class StorageServices
         else
         {
             var connection = storage.ConnectionString ?? $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True";
-            services.AddDbContext<PortcullisDb, SqlitePortcullisDb>(db => db.UseSqlite(connection));
+            var settings = new SqliteConnectionSettings(storage);
+            services.AddDbContext<PortcullisDb, SqlitePortcullisDb>(db => db.UseSqlite(connection).AddInterceptors(settings));
         }
 
         return services;
