@@ -28,7 +28,11 @@ public static class TokenServices
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
 
         services.AddOpenIddict()
-            .AddCore(core => core.UseEntityFrameworkCore().UseDbContext<PortcullisDb>())
+            .AddCore(core =>
+            {
+                core.UseEntityFrameworkCore().UseDbContext<PortcullisDb>();
+                core.ReplaceApplicationManager(typeof(ClientSecretManager<>)); // generated secrets: a fast keyed hash
+            })
             .AddServer(server =>
             {
                 server.SetTokenEndpointUris(TokenPath.TrimStart('/'))
