@@ -85,6 +85,13 @@ public static partial class Doctor
                 "Remove RateLimits:Enabled; it exists only to measure the limiter's own cost in bench/run.sh."));
         }
 
+        if (!storage.IsPostgres && string.Equals(storage.SqliteSynchronous, StorageOptions.SynchronousNormal, StringComparison.OrdinalIgnoreCase))
+        {
+            findings.Add(new(Severity.Medium, "sqlite-synchronous-normal",
+                "Storage:SqliteSynchronous is Normal: a power loss or kernel crash can roll back the last commits, revocations and audit events included.",
+                "Remove Storage:SqliteSynchronous (Full) unless the host has power protection, or move to PostgreSQL."));
+        }
+
         if (DatabaseTransport(storage) is { } transport)
         {
             findings.Add(transport);

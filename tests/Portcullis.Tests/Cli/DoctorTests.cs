@@ -108,6 +108,16 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public async Task Sqlite_synchronous_normal_is_medium_and_full_by_default_says_nothing()
+    {
+        var normal = await CheckAsync(new() { ["Storage:SqliteSynchronous"] = "Normal" });
+        var full = await CheckAsync(new());
+
+        Assert.Equal(Doctor.Severity.Medium, Assert.Single(normal, f => f.Id == "sqlite-synchronous-normal").Severity);
+        Assert.DoesNotContain(full, f => f.Id == "sqlite-synchronous-normal");
+    }
+
+    [Fact]
     public async Task An_http_only_binding_is_high()
     {
         var findings = await CheckAsync(new() { ["urls"] = "http://127.0.0.1:8080" }, initialize: false);
