@@ -173,6 +173,8 @@ if audit:
     wall, cpu, verify, lines = audit
     a = audit_info
     print(f"Audit writes per login: {wall:,.0f} µs wall, {cpu:,.0f} µs CPU = " + "; = ".join(lines) + ".\n")
+    print(f"- 95% intervals of the means (from the spread of the {a['count'] // a['block']:,} block pairs): wall ±"
+          f"{a['auditMeanCi95Us']:,.0f} µs, CPU ±{a['auditCpuCi95Us']:,.0f} µs.")
     print(f"- Wall: mean of {a['count']:,} logins' database work with the event minus {a['count']:,} without, interleaved "
           f"(median {a['auditMedianUs']:,.0f} µs; staging the event {a['recordMedianUs']:,.0f} µs + the SaveChanges that "
           f"carries it {a['carrierSaveWithMedianUs'] - a['carrierSaveWithoutMedianUs']:+,.0f} µs, medians). CPU: "
@@ -224,8 +226,13 @@ if pw and verify:
         f"{pw['rps']:,.0f}/s = {pw['rps'] / ceiling:.0%}", pw["rps"] >= 0.9 * ceiling)
 if audit:
     wall, cpu, verify, _ = audit
-    row("audit writes add < 5% to a login (issue 4; judged against one password verification, an upper bound)",
-        f"{wall / verify:.2%} wall, {cpu / verify:.2%} CPU", max(wall, cpu) < 0.05 * verify)
+    wall_hi, cpu_hi = wall + audit_info["auditMeanCi95Us"], cpu + audit_info["auditCpuCi95Us"]
+    shown = max(wall_hi, cpu_hi) < 0.05 * verify
+    row("audit writes add < 5% to a login (issue 4; against one password verification, an upper bound; "
+        "met when the 95% interval is below 5%)",
+        f"{wall / verify:.2%} wall (≤ {wall_hi / verify:.2%}), {cpu / verify:.2%} CPU (≤ {cpu_hi / verify:.2%})"
+        + ("" if shown or max(wall, cpu) >= 0.05 * verify else ": inconclusive, too noisy"),
+        True if shown else (False if max(wall, cpu) >= 0.05 * verify else None))
 for scenario in ("refresh", "client_credentials"):
     a = agg(scenario, "portcullis")
     if a:

@@ -40,7 +40,7 @@ namespace Portcullis.Cli;
 public static class AuditBench
 {
     private static readonly Option<int> Count = new("--count") { Description = "Logins to time per variant (10-100,000).", DefaultValueFactory = _ => 2000 };
-    private static readonly Option<int> Block = new("--block") { Description = "Logins per interleaved block (1-1,000).", DefaultValueFactory = _ => 10 };
+    private static readonly Option<int> Block = new("--block") { Description = "Logins per interleaved block (1-1,000, at most half of --count).", DefaultValueFactory = _ => 10 };
 
     private const int Warmup = 100;
 
@@ -53,9 +53,10 @@ public static class AuditBench
         {
             var count = parse.GetValue(Count);
             var block = parse.GetValue(Block);
-            if (count is < 10 or > 100_000 || block < 1 || block > Math.Min(1000, count))
+            if (count is < 10 or > 100_000 || block < 1 || block > Math.Min(1000, count / 2))
             {
-                await io.Error.WriteLineAsync("error: --count must be 10-100000 and --block 1-1000 (at most --count).");
+                // At least two block pairs, so the spread of their differences gives an interval.
+                await io.Error.WriteLineAsync("error: --count must be 10-100000 and --block 1-1000 (at most half of --count).");
                 return CliApp.Usage;
             }
 
@@ -96,7 +97,9 @@ public static class AuditBench
 
         var without = new Samples(count);
         var with = new Samples(count);
-        var pairDifferences = new List<double>();
+        // Per pair of neighbouring blocks: B's mean minus A's, wall and CPU; their spread gives the uncertainty.
+        var wallDifferences = new List<double>();
+        var cpuDifferences = new List<double>();
         for (var done = 0; done < count; done += block)
         {
             var n = Math.Min(block, count - done);
@@ -104,7 +107,9 @@ public static class AuditBench
             var withFirst = done / block % 2 == 1;
             var first = await bench.LoginBlockAsync(withFirst, n, withFirst ? with : without);
             var second = await bench.LoginBlockAsync(!withFirst, n, withFirst ? without : with);
-            pairDifferences.Add(withFirst ? first - second : second - first);
+            var (b, a) = withFirst ? (first, second) : (second, first);
+            wallDifferences.Add(b.Wall - a.Wall);
+            cpuDifferences.Add(b.Cpu - a.Cpu);
         }
 
         var failed = new Samples(Math.Max(10, count / 4));
@@ -139,8 +144,10 @@ public static class AuditBench
             withAuditCpuUs = Round(with.CpuPerUnit),
             auditMedianUs = Round(with.Median - without.Median),
             auditMeanUs = Round(with.Mean - without.Mean),
-            auditPairedMedianUs = Round(Median(pairDifferences)),
+            auditMeanCi95Us = Round(Ci95(wallDifferences)),
+            auditPairedMedianUs = Round(Median(wallDifferences)),
             auditCpuUs = Round(with.CpuPerUnit - without.CpuPerUnit),
+            auditCpuCi95Us = Round(Ci95(cpuDifferences)),
             recordMedianUs = Round(Median(bench.RecordUs)),
             carrierSaveWithoutMedianUs = Round(without.CarrierMedian),
             carrierSaveWithMedianUs = Round(with.CarrierMedian),
@@ -158,6 +165,19 @@ public static class AuditBench
     }
 
     private static double Round(double value) => Math.Round(value, 1);
+
+    /// <summary>Half-width of a 95% confidence interval of the mean (normal approximation; there are many pairs).</summary>
+    private static double Ci95(List<double> values)
+    {
+        if (values.Count < 2)
+        {
+            return double.NaN;
+        }
+
+        var mean = values.Average();
+        var variance = values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1);
+        return 1.96 * Math.Sqrt(variance / values.Count);
+    }
 
     private static double Median(List<double> values)
     {
@@ -199,7 +219,6 @@ public static class AuditBench
         private readonly IHttpContextAccessor _http = services.GetRequiredService<IHttpContextAccessor>();
         private readonly TimeProvider _time = services.GetRequiredService<TimeProvider>();
         private readonly TokensOptions _tokens = services.GetRequiredService<IOptions<TokensOptions>>().Value;
-        private readonly Process _process = Process.GetCurrentProcess();
         // A reference refresh token's stored payload: the encrypted token, about this long.
         private readonly string _payload = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(1050));
         private string _applicationId = "";
@@ -215,8 +234,8 @@ public static class AuditBench
             _applicationId = (await applications.GetIdAsync(application, ct))!;
         }
 
-        /// <summary>Runs <paramref name="n"/> logins; returns their mean wall time in µs.</summary>
-        public async Task<double> LoginBlockAsync(bool withAudit, int n, Samples? samples)
+        /// <summary>Runs <paramref name="n"/> logins; returns their mean wall time and the CPU time per login in µs.</summary>
+        public async Task<(double Wall, double Cpu)> LoginBlockAsync(bool withAudit, int n, Samples? samples)
         {
             var total = 0.0;
             var cpu = Cpu();
@@ -228,8 +247,9 @@ public static class AuditBench
                 total += us;
             }
 
-            samples?.AddCpu(Cpu() - cpu);
-            return total / n;
+            cpu = Cpu() - cpu;
+            samples?.AddCpu(cpu);
+            return (total / n, cpu.TotalMicroseconds / n);
         }
 
         /// <summary>One login's database work; returns its wall time and that of the SaveChanges that carries the event.</summary>
@@ -371,10 +391,7 @@ public static class AuditBench
                 Type = type,
             };
 
-        private TimeSpan Cpu()
-        {
-            _process.Refresh();
-            return _process.TotalProcessorTime;
-        }
+        /// <summary>The process's CPU time, user and kernel, all threads (getrusage: microseconds, not clock ticks).</summary>
+        private static TimeSpan Cpu() => Environment.CpuUsage.TotalTime;
     }
 }

@@ -40,7 +40,7 @@ public sealed class AuditBenchCommandTests : IDisposable
         Assert.Equal(1, json.GetProperty("auditRowsPerLogin").GetInt32());
         foreach (var name in new[]
         {
-            "withoutAuditMedianUs", "withAuditMedianUs", "auditMeanUs", "auditCpuUs", "recordMedianUs", "auditDirectUs",
+            "withoutAuditMedianUs", "withAuditMedianUs", "auditMeanUs", "auditMeanCi95Us", "auditCpuUs", "auditCpuCi95Us", "recordMedianUs", "auditDirectUs",
             "failedLoginWriteMeanUs", "failedLoginWriteCpuUs", "sealPerEventCpuUs",
         })
         {
@@ -53,12 +53,14 @@ public sealed class AuditBenchCommandTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir));
     }
 
-    [Fact]
-    public async Task Bench_audit_refuses_counts_out_of_range()
+    [Theory]
+    [InlineData("5", "2")]
+    [InlineData("20", "11")] // one block pair: no spread, no interval
+    public async Task Bench_audit_refuses_counts_out_of_range(string count, string block)
     {
-        var (exit, output, error) = await RunAsync("bench", "audit", "--count", "5");
+        var (exit, output, error) = await RunAsync("bench", "audit", "--count", count, "--block", block);
         Assert.Equal(CliApp.Usage, exit);
-        Assert.Contains("--count must be 10-100000", error, StringComparison.Ordinal);
+        Assert.Contains("--count must be 10-100000 and --block 1-1000 (at most half of --count)", error, StringComparison.Ordinal);
         Assert.Empty(output);
     }
 }
