@@ -68,7 +68,7 @@ public static class AuditBench
                 overrides[$"{StorageOptions.Section}:{nameof(StorageOptions.Provider)}"] = StorageOptions.Sqlite;
                 overrides[$"{StorageOptions.Section}:{nameof(StorageOptions.DataDirectory)}"] = directory.FullName;
                 overrides[$"{StorageOptions.Section}:{nameof(StorageOptions.ConnectionString)}"] =
-                    $"Data Source={Path.Combine(directory.FullName, "portcullis.db")};Default Timeout=30;Pooling=True";
+                    StorageServices.DefaultSqliteConnectionString(directory.FullName); // what a server without one uses
                 // Only errors are logged: stdout is the JSON line, and log writing is no part of what is measured.
                 overrides["Logging:LogLevel:Default"] = "Error";
                 overrides["Logging:LogLevel:Microsoft.AspNetCore.DataProtection"] = "Error"; // the temporary key ring
