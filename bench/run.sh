@@ -21,6 +21,8 @@
 #              compare `me` with a default run and see what the limiter adds to a protected call (target ≤ 5%):
 #                ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
 # Rate-limiter memory with a million partition keys: bench/ratelimit-memory.sh (separate, no server).
+# Audit cost of a login (issue 4, target < 5%): `portcullis bench audit` before the servers start, AUDIT_N logins with
+#   and AUDIT_N without the audit event, interleaved, on a temporary SQLite file (AUDIT_N=2000; AUDIT_N=0 skips it).
 # Every server started here is stopped by PID on exit (trap), even on error or Ctrl-C. wrk runs are bounded by -d.
 set -euo pipefail
 
@@ -32,6 +34,7 @@ ROUNDS=${ROUNDS:-2}
 CONN=${CONN:-32}
 LOGIN_CONN=${LOGIN_CONN:-8}
 HASH_N=${HASH_N:-20}
+AUDIT_N=${AUDIT_N:-2000}
 SKIP_BUILD=${SKIP_BUILD:-0}
 R2R=${R2R:-1}
 SKIP_FLASK=${SKIP_FLASK:-0}
@@ -193,6 +196,14 @@ HASH_JSON=$(portcullis bench hash --count "$HASH_N" --data-dir "$SCRATCH/hash")
 echo "  $HASH_JSON"
 meta hash "$HASH_JSON"
 meta flask_hash_ms "$([ "$SKIP_FLASK" = 1 ] && echo n/a || (cd "$PEERS/flask_seed" && $PY hash_bench.py "$HASH_N"))"
+
+# ---------------------------------------------------------------- audit writes of one login (A/B, no server running)
+if [ "$AUDIT_N" != 0 ]; then
+  echo "== audit writes per login, $AUDIT_N logins with and $AUDIT_N without (load $(cut -d' ' -f1 /proc/loadavg))"
+  AUDIT_JSON=$(portcullis bench audit --count "$AUDIT_N" | tail -n 1)
+  echo "$AUDIT_JSON"
+  meta audit "$AUDIT_JSON"
+fi
 
 # ---------------------------------------------------------------- first start (empty data directory)
 echo "== first start on an empty data directory (creates database, keys, certificate)"

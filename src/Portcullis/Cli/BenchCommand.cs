@@ -72,6 +72,7 @@ public static class BenchCommand
         bench.Subcommands.Add(hash);
         bench.Subcommands.Add(RateLimits.RateLimitMemoryBench.Create(io));
         bench.Subcommands.Add(SeedCommand.Create(io));
+        bench.Subcommands.Add(AuditBench.Create(io));
         return bench;
     }
 

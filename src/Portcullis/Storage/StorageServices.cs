@@ -19,13 +19,17 @@ public static class StorageServices
         }
         else
         {
-            var connection = storage.ConnectionString ?? $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True";
+            var connection = storage.ConnectionString ?? DefaultSqliteConnectionString(dataDirectory);
             var settings = new SqliteConnectionSettings(storage);
             services.AddDbContext<PortcullisDb, SqlitePortcullisDb>(db => db.UseSqlite(connection).AddInterceptors(settings));
         }
 
         return services;
     }
+
+    /// <summary>SQLite without Storage:ConnectionString: the file in the data directory.</summary>
+    public static string DefaultSqliteConnectionString(string dataDirectory) =>
+        $"Data Source={Path.Combine(dataDirectory, "portcullis.db")};Default Timeout=30;Pooling=True";
 
     /// <summary>The configured connection string with Storage:TimeoutSeconds as the connect timeout unless it sets one.</summary>
     public static string PostgresConnectionString(StorageOptions storage)
