@@ -57,7 +57,7 @@ SCENARIOS = [
     ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
     ("ratelimited", "rejected with 429 by a per-IP rate limit before authentication (GET /health/ready over its limit)"),
 ]
-SERVERS = ["portcullis", "baseline", "flask", "upstream"]
+SERVERS = ["portcullis", "baseline", "flask", "upstream", "yarp", "yarptls"]
 EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig", "ratelimited"}
 
 
@@ -151,6 +151,28 @@ if anon and badsig and me:
     print(f"| = /api/me | {us(me):.0f} |")
     print()
 
+gw, up, yp, yt = (agg("gateway", s) for s in ("portcullis", "upstream", "yarp", "yarptls"))
+if gw and up:
+    us = lambda a: 1e6 / a["rps"]  # noqa: E731
+    ratio = lambda a, b: f"{a['rps'] / b['rps']:.2f}×" if a and b else "n/a"  # noqa: E731
+    print("The gateway against its ceiling (POST /register, same upstream, same run; µs of machine time per request at "
+          "saturation = 1e6 ÷ req/s — the load generator and the upstream share the 2 cores, so every row includes them):\n")
+    print("| path | req/s | µs per request | ÷ upstream direct |")
+    print("|---|---|---|---|")
+    print(f"| upstream direct (bench/Baseline, plain HTTP) | {up['rps']:,.0f} | {us(up):.0f} | 1.00× |")
+    if yp:
+        print(f"| bare YARP (MapForwarder), plain HTTP → upstream | {yp['rps']:,.0f} | {us(yp):.0f} | {ratio(yp, up)} |")
+    if yt:
+        print(f"| bare YARP (MapForwarder), TLS → upstream | {yt['rps']:,.0f} | {us(yt):.0f} | {ratio(yt, up)} |")
+    print(f"| Portcullis gateway (TLS, JWT, role, rate limit, JSON Schema, YARP) → upstream | {gw['rps']:,.0f} | {us(gw):.0f} | {ratio(gw, up)} |")
+    print()
+    print(f"- gateway ÷ upstream: **{ratio(gw, up)}**; bare YARP ÷ upstream: {ratio(yp, up)} (HTTP), {ratio(yt, up)} (TLS); "
+          f"gateway ÷ bare YARP over TLS: **{ratio(gw, yt)}**.")
+    if yt:
+        print(f"- Portcullis's own work on top of a bare TLS proxy hop: {us(gw) - us(yt):+.0f} µs per request; the TLS proxy "
+              f"hop itself: {us(yt) - us(up):+.0f} µs on top of the direct request.")
+    print()
+
 print("## Targets (issue 8)\n")
 print("| target | measured | met? |")
 print("|---|---|---|")
@@ -169,6 +191,9 @@ g, u = agg("gateway", "portcullis"), agg("gateway", "upstream")
 if g and u:
     row("gateway request costs ≤ 2× a direct request to the upstream (req/s ≥ 0.5×)", f"{g['rps'] / u['rps']:.2f}× "
         f"({g['rps']:,.0f} vs {u['rps']:,.0f} req/s; the direct request is plain HTTP)", g["rps"] / u["rps"] >= 0.5)
+    if yt:
+        row("(ceiling) bare YARP over TLS, no checks, ≤ 2× a direct request", f"{yt['rps'] / u['rps']:.2f}× "
+            f"({yt['rps']:,.0f} req/s); gateway ÷ bare YARP TLS = {g['rps'] / yt['rps']:.2f}×", yt["rps"] / u["rps"] >= 0.5)
 pw = agg("password", "portcullis")
 verify = hash_info.get("verifyMedianMs")
 if pw and verify:
