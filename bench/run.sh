@@ -288,7 +288,15 @@ fi
 for n in "${!PID[@]}"; do meta "idle_rss_kb_$n" "$(rss_kb "$n" VmRSS)"; done
 
 # ---------------------------------------------------------------- load
-RUNS=$SCRATCH/runs.tsv; : > "$RUNS"
+RUNS=$SCRATCH/runs.tsv; : > "$RUNS"; : > "$SCRATCH/cpu.tsv"
+cpu_ticks() { # name: utime+stime clock ticks of the process and its children (0 if not running here)
+  local p sum=0 v
+  [ -n "${PID[$1]:-}" ] || { echo 0; return; }
+  for p in ${PID[$1]} $(ps --ppid "${PID[$1]}" -o pid= 2>/dev/null || true); do
+    v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || true); sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
 run() { # round scenario server
   local round=$1 scenario=$2 server=$3 dur=$DUR conn=$CONN path script tok="" body="" ctype="" rtfile=""
   [ "$round" = warm ] && dur=$WARM
@@ -311,12 +319,16 @@ run() { # round scenario server
     gateway/upstream)   path=/register; script=post.lua; body=$GW_BODY; ctype=application/json ;;
     gateway/yarp|gateway/yarptls) path=/register; script=post.lua; body=$GW_BODY; ctype=application/json ;;
   esac
-  local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load
+  local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load c0 c1 u0 u1
   load=$(cut -d' ' -f1 /proc/loadavg)
+  c0=$(cpu_ticks "$server"); u0=$(cpu_ticks upstream)
   TOKEN=$tok BODY=$body CONTENT_TYPE=${ctype:-application/x-www-form-urlencoded} RT_FILE=$rtfile \
     wrk -t1 -c"$conn" -d"$dur" --timeout 10s --latency -s "$ROOT/bench/wrk/$script" "${BASE[$server]}$path" > "$f" 2>&1 || true
+  c1=$(cpu_ticks "$server"); u1=$(cpu_ticks upstream)
   [ "$round" = warm ] && return 0
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$conn" "$load" "$f" >> "$RUNS"
+  # CPU time of the serving process (and of the gateway's upstream) over the run, for CPU-per-request figures
+  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$((c1 - c0))" "$((u1 - u0))" >> "$SCRATCH/cpu.tsv"
   printf '  r%s %-18s %-10s c%-3s %s\n' "$round" "$scenario" "$server" "$conn" "$(grep -h 'Requests/sec' "$f" | tr -s ' ')"
 }
 PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"

@@ -151,26 +151,52 @@ if anon and badsig and me:
     print(f"| = /api/me | {us(me):.0f} |")
     print()
 
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+cpu_path = os.path.join(os.path.dirname(runs_path), "cpu.tsv")
+cpu = {}  # (scenario, server) -> [(server ticks, upstream ticks)]
+if os.path.exists(cpu_path):
+    for line in open(cpu_path):
+        rnd, scenario, server, ticks, up_ticks = line.rstrip("\n").split("\t")
+        cpu.setdefault((scenario, server), []).append((int(ticks), int(up_ticks)))
+
+
+def cpu_us(scenario, server, upstream=False):
+    """CPU µs per request of the serving process (or of the upstream), over all rounds."""
+    a, c = agg(scenario, server), cpu.get((scenario, server))
+    if not a or not c or not a["requests"]:
+        return None
+    return sum(t[1 if upstream else 0] for t in c) * TICK_US / a["requests"]
+
+
 gw, up, yp, yt = (agg("gateway", s) for s in ("portcullis", "upstream", "yarp", "yarptls"))
 if gw and up:
     us = lambda a: 1e6 / a["rps"]  # noqa: E731
     ratio = lambda a, b: f"{a['rps'] / b['rps']:.2f}×" if a and b else "n/a"  # noqa: E731
     print("The gateway against its ceiling (POST /register, same upstream, same run; µs of machine time per request at "
           "saturation = 1e6 ÷ req/s — the load generator and the upstream share the 2 cores, so every row includes them):\n")
-    print("| path | req/s | µs per request | ÷ upstream direct |")
-    print("|---|---|---|---|")
-    print(f"| upstream direct (bench/Baseline, plain HTTP) | {up['rps']:,.0f} | {us(up):.0f} | 1.00× |")
+    print("| path | req/s | µs per request | ÷ upstream direct | CPU µs per request: serving process | CPU µs: upstream |")
+    print("|---|---|---|---|---|---|")
+    c = lambda server, u=False: f(cpu_us("gateway", server, u), 1)  # noqa: E731
+    print(f"| upstream direct (bench/Baseline, plain HTTP) | {up['rps']:,.0f} | {us(up):.0f} | 1.00× | {c('upstream')} | {c('upstream')} |")
     if yp:
-        print(f"| bare YARP (MapForwarder), plain HTTP → upstream | {yp['rps']:,.0f} | {us(yp):.0f} | {ratio(yp, up)} |")
+        print(f"| bare YARP (MapForwarder), plain HTTP → upstream | {yp['rps']:,.0f} | {us(yp):.0f} | {ratio(yp, up)} | {c('yarp')} | {c('yarp', True)} |")
     if yt:
-        print(f"| bare YARP (MapForwarder), TLS → upstream | {yt['rps']:,.0f} | {us(yt):.0f} | {ratio(yt, up)} |")
-    print(f"| Portcullis gateway (TLS, JWT, role, rate limit, JSON Schema, YARP) → upstream | {gw['rps']:,.0f} | {us(gw):.0f} | {ratio(gw, up)} |")
+        print(f"| bare YARP (MapForwarder), TLS → upstream | {yt['rps']:,.0f} | {us(yt):.0f} | {ratio(yt, up)} | {c('yarptls')} | {c('yarptls', True)} |")
+    print(f"| Portcullis gateway (TLS, JWT, role, rate limit, JSON Schema, YARP) → upstream | {gw['rps']:,.0f} | {us(gw):.0f} | {ratio(gw, up)} "
+          f"| {c('portcullis')} | {c('portcullis', True)} |")
     print()
+    print("CPU µs per request = the process's utime+stime over the measured runs ÷ the requests it served (steadier than "
+          "req/s on a busy machine; wrk's own CPU is in neither).\n")
     print(f"- gateway ÷ upstream: **{ratio(gw, up)}**; bare YARP ÷ upstream: {ratio(yp, up)} (HTTP), {ratio(yt, up)} (TLS); "
           f"gateway ÷ bare YARP over TLS: **{ratio(gw, yt)}**.")
     if yt:
         print(f"- Portcullis's own work on top of a bare TLS proxy hop: {us(gw) - us(yt):+.0f} µs per request; the TLS proxy "
               f"hop itself: {us(yt) - us(up):+.0f} µs on top of the direct request.")
+        if cpu_us("gateway", "portcullis") is not None and cpu_us("gateway", "yarptls") is not None:
+            print(f"- In CPU of the proxying process: gateway {cpu_us('gateway', 'portcullis'):.0f} µs vs bare YARP over TLS "
+                  f"{cpu_us('gateway', 'yarptls'):.0f} µs per request (Portcullis adds "
+                  f"{cpu_us('gateway', 'portcullis') - cpu_us('gateway', 'yarptls'):+.0f} µs); the upstream answers a direct request in "
+                  f"{cpu_us('gateway', 'upstream'):.0f} µs.")
     print()
 
 print("## Targets (issue 8)\n")
