@@ -161,11 +161,13 @@ if os.path.exists(cpu_path):
 
 
 def cpu_us(scenario, server, upstream=False):
-    """CPU µs per request of the serving process (or of the upstream), over all rounds."""
-    a, c = agg(scenario, server), cpu.get((scenario, server))
-    if not a or not c or not a["requests"]:
+    """CPU µs per request of the serving process (or of the upstream): the lowest round. Noise only adds CPU (JIT
+    tier-up in the first seconds, contention with other work), so the lowest round is the closest to steady state."""
+    rs, c = runs.get((scenario, server)), cpu.get((scenario, server))
+    if not rs or not c or len(rs) != len(c):
         return None
-    return sum(t[1 if upstream else 0] for t in c) * TICK_US / a["requests"]
+    per_round = [t[1 if upstream else 0] * TICK_US / r["requests"] for r, t in zip(rs, c) if r["requests"]]
+    return min(per_round) if per_round else None
 
 
 gw, up, yp, yt = (agg("gateway", s) for s in ("portcullis", "upstream", "yarp", "yarptls"))
@@ -185,8 +187,9 @@ if gw and up:
     print(f"| Portcullis gateway (TLS, JWT, role, rate limit, JSON Schema, YARP) → upstream | {gw['rps']:,.0f} | {us(gw):.0f} | {ratio(gw, up)} "
           f"| {c('portcullis')} | {c('portcullis', True)} |")
     print()
-    print("CPU µs per request = the process's utime+stime over the measured runs ÷ the requests it served (steadier than "
-          "req/s on a busy machine; wrk's own CPU is in neither).\n")
+    print("CPU µs per request = the process's utime+stime over a measured run ÷ the requests it served, lowest round "
+          "(steadier than req/s on a busy machine; wrk's own CPU is in neither; JIT tier-up inflates short first rounds, "
+          "so use ROUNDS ≥ 2).\n")
     print(f"- gateway ÷ upstream: **{ratio(gw, up)}**; bare YARP ÷ upstream: {ratio(yp, up)} (HTTP), {ratio(yt, up)} (TLS); "
           f"gateway ÷ bare YARP over TLS: **{ratio(gw, yt)}**.")
     if yt:
