@@ -14,6 +14,10 @@
 #
 # gateway: POST /register with a JSON body through a gateway route (JWT, role, rate limit, JSON Schema, YARP) to
 # bench/Baseline on plain HTTP ("upstream"), against the same POST sent to that upstream directly.
+# The gateway's ceiling, same run: the same POST through a bare YARP forwarder (bench/Baseline --proxy-to: YARP's
+# default HttpClient and transforms, nothing else) to the same upstream, over plain HTTP ("yarp") and over TLS with
+# Portcullis's certificate and cipher policy ("yarptls"); summarize.py prints gateway/upstream, yarp/upstream and
+# gateway/yarptls (what Portcullis's own checks cost on top of the proxy hop).
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results R2R=1 (0: run the plain `dotnet build` output, JIT only)
@@ -111,6 +115,8 @@ free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
 declare -A PORT=( [portcullis]=$(free_port) [baseline]=$(free_port) [flask]=$(free_port) [upstream]=$(free_port) )
 declare -A BASE=( [portcullis]="https://127.0.0.1:${PORT[portcullis]}" [baseline]="https://127.0.0.1:${PORT[baseline]}"
                   [flask]="http://127.0.0.1:${PORT[flask]}" [upstream]="http://127.0.0.1:${PORT[upstream]}" )
+PORT[yarp]=$(free_port); PORT[yarptls]=$(free_port)   # bare YARP forwarders to the upstream (gateway ceiling)
+BASE[yarp]="http://127.0.0.1:${PORT[yarp]}"; BASE[yarptls]="https://127.0.0.1:${PORT[yarptls]}"
 DATA=$SCRATCH/data
 CA=(--cacert "$DATA/dev-cert.pem")
 
@@ -231,6 +237,13 @@ T0=$(now_ms)
 dotnet "$BL_DLL" --urls "${BASE[upstream]}" --cert "$DATA/dev-cert.pem" --key "$DATA/dev-key.pem" > "$RAW/server_upstream.log" 2>&1 &
 PID[upstream]=$!
 R=$(wait_ready upstream "${BASE[upstream]}/health/live") || exit 1
+for proxy in yarp yarptls; do  # bare YARP, plain HTTP and TLS, both to the plain-HTTP upstream
+  dotnet "$BL_DLL" --urls "${BASE[$proxy]}" --cert "$DATA/dev-cert.pem" --key "$DATA/dev-key.pem" --proxy-to "${BASE[upstream]}" \
+    > "$RAW/server_$proxy.log" 2>&1 &
+  PID[$proxy]=$!
+done
+R=$(wait_ready yarp "${BASE[yarp]}/health/live") || exit 1
+R=$(wait_ready yarptls "${BASE[yarptls]}/health/live" "${CA[@]}") || exit 1
 if [ "$SKIP_FLASK" != 1 ]; then
   T0=$(now_ms)
   (cd "$PEERS/flask_seed" && LOG_REQUESTS=0 exec $GUNICORN -w 2 -b "127.0.0.1:${PORT[flask]}" app:app) > "$RAW/server_flask.log" 2>&1 &
@@ -272,6 +285,8 @@ check "portcullis gateway POST /register (role, schema)" 200 "$(code "${CA[@]}" 
 check "portcullis gateway POST /register invalid body" 400 "$(code "${CA[@]}" -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"age":1}' "${BASE[portcullis]}/register")"
 check "portcullis gateway POST /register no token" 401 "$(code "${CA[@]}" -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[portcullis]}/register")"
 check "upstream POST /register direct" 200 "$(code -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[upstream]}/register")"
+check "bare YARP (HTTP) POST /register" 200 "$(code -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[yarp]}/register")"
+check "bare YARP (TLS) POST /register" 200 "$(code "${CA[@]}" -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[yarptls]}/register")"
 check "baseline GET /api/me" 200 "$(code "${CA[@]}" "${BASE[baseline]}/api/me")"
 if [ "$SKIP_FLASK" != 1 ]; then
   FT=$(curl -s -X POST -H 'Content-Type: application/json' -d "$FLASK_LOGIN" "${BASE[flask]}/login" | json_field access_token)
@@ -284,7 +299,15 @@ fi
 for n in "${!PID[@]}"; do meta "idle_rss_kb_$n" "$(rss_kb "$n" VmRSS)"; done
 
 # ---------------------------------------------------------------- load
-RUNS=$SCRATCH/runs.tsv; : > "$RUNS"
+RUNS=$SCRATCH/runs.tsv; : > "$RUNS"; : > "$SCRATCH/cpu.tsv"
+cpu_ticks() { # name: utime+stime clock ticks of the process and its children (0 if not running here)
+  local p sum=0 v
+  [ -n "${PID[$1]:-}" ] || { echo 0; return; }
+  for p in ${PID[$1]} $(ps --ppid "${PID[$1]}" -o pid= 2>/dev/null || true); do
+    v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || true); sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
 run() { # round scenario server
   local round=$1 scenario=$2 server=$3 dur=$DUR conn=$CONN path script tok="" body="" ctype="" rtfile=""
   [ "$round" = warm ] && dur=$WARM
@@ -305,17 +328,23 @@ run() { # round scenario server
     ratelimited/portcullis) path=/health/ready; script=get.lua ;;   # 429 from the per-IP phase
     gateway/portcullis) path=/register; script=post.lua; body=$GW_BODY; ctype=application/json; tok=$(pc_token access_token) ;;
     gateway/upstream)   path=/register; script=post.lua; body=$GW_BODY; ctype=application/json ;;
+    gateway/yarp|gateway/yarptls) path=/register; script=post.lua; body=$GW_BODY; ctype=application/json ;;
   esac
-  local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load
+  local f="$RAW/wrk_${scenario}_${server}_r${round}.txt" load c0 c1 u0 u1
   load=$(cut -d' ' -f1 /proc/loadavg)
+  c0=$(cpu_ticks "$server"); u0=$(cpu_ticks upstream)
   TOKEN=$tok BODY=$body CONTENT_TYPE=${ctype:-application/x-www-form-urlencoded} RT_FILE=$rtfile \
     wrk -t1 -c"$conn" -d"$dur" --timeout 10s --latency -s "$ROOT/bench/wrk/$script" "${BASE[$server]}$path" > "$f" 2>&1 || true
+  c1=$(cpu_ticks "$server"); u1=$(cpu_ticks upstream)
   [ "$round" = warm ] && return 0
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$conn" "$load" "$f" >> "$RUNS"
+  # CPU time of the serving process (and of the gateway's upstream) over the run, for CPU-per-request figures
+  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$((c1 - c0))" "$((u1 - u0))" >> "$SCRATCH/cpu.tsv"
   printf '  r%s %-18s %-10s c%-3s %s\n' "$round" "$scenario" "$server" "$conn" "$(grep -h 'Requests/sec' "$f" | tr -s ' ')"
 }
 PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"
       "throttled portcullis" "gateway portcullis" "gateway upstream")
+PLAN+=("gateway yarp" "gateway yarptls")   # the gateway's ceiling: bare YARP to the same upstream
 [ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")
 PLAN+=("me_anon portcullis" "me_badsig portcullis")   # diagnostics: where /api/me's time goes
 [ "$RATELIMITS" = off ] || PLAN+=("ratelimited portcullis")  # the rate limiter's refusal path

@@ -57,7 +57,7 @@ SCENARIOS = [
     ("me_badsig", "diagnostic: GET /api/me with a bad signature, 401 (pipeline + one failed ES256 verification)"),
     ("ratelimited", "rejected with 429 by a per-IP rate limit before authentication (GET /health/ready over its limit)"),
 ]
-SERVERS = ["portcullis", "baseline", "flask", "upstream"]
+SERVERS = ["portcullis", "baseline", "flask", "upstream", "yarp", "yarptls"]
 EXPECT_NON2XX = {"throttled", "me_anon", "me_badsig", "ratelimited"}
 
 
@@ -200,6 +200,57 @@ if anon and badsig and me:
     print(f"| = /api/me | {us(me):.0f} |")
     print()
 
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+cpu_path = os.path.join(os.path.dirname(runs_path), "cpu.tsv")
+cpu = {}  # (scenario, server) -> [(server ticks, upstream ticks)]
+if os.path.exists(cpu_path):
+    for line in open(cpu_path):
+        rnd, scenario, server, ticks, up_ticks = line.rstrip("\n").split("\t")
+        cpu.setdefault((scenario, server), []).append((int(ticks), int(up_ticks)))
+
+
+def cpu_us(scenario, server, upstream=False):
+    """CPU µs per request of the serving process (or of the upstream): the lowest round. Noise only adds CPU (JIT
+    tier-up in the first seconds, contention with other work), so the lowest round is the closest to steady state."""
+    rs, c = runs.get((scenario, server)), cpu.get((scenario, server))
+    if not rs or not c or len(rs) != len(c):
+        return None
+    per_round = [t[1 if upstream else 0] * TICK_US / r["requests"] for r, t in zip(rs, c) if r["requests"]]
+    return min(per_round) if per_round else None
+
+
+gw, up, yp, yt = (agg("gateway", s) for s in ("portcullis", "upstream", "yarp", "yarptls"))
+if gw and up:
+    us = lambda a: 1e6 / a["rps"]  # noqa: E731
+    ratio = lambda a, b: f"{a['rps'] / b['rps']:.2f}×" if a and b else "n/a"  # noqa: E731
+    print("The gateway against its ceiling (POST /register, same upstream, same run; µs of machine time per request at "
+          "saturation = 1e6 ÷ req/s — the load generator and the upstream share the 2 cores, so every row includes them):\n")
+    print("| path | req/s | µs per request | ÷ upstream direct | CPU µs per request: serving process | CPU µs: upstream |")
+    print("|---|---|---|---|---|---|")
+    c = lambda server, u=False: f(cpu_us("gateway", server, u), 1)  # noqa: E731
+    print(f"| upstream direct (bench/Baseline, plain HTTP) | {up['rps']:,.0f} | {us(up):.0f} | 1.00× | {c('upstream')} | {c('upstream')} |")
+    if yp:
+        print(f"| bare YARP (MapForwarder), plain HTTP → upstream | {yp['rps']:,.0f} | {us(yp):.0f} | {ratio(yp, up)} | {c('yarp')} | {c('yarp', True)} |")
+    if yt:
+        print(f"| bare YARP (MapForwarder), TLS → upstream | {yt['rps']:,.0f} | {us(yt):.0f} | {ratio(yt, up)} | {c('yarptls')} | {c('yarptls', True)} |")
+    print(f"| Portcullis gateway (TLS, JWT, role, rate limit, JSON Schema, YARP) → upstream | {gw['rps']:,.0f} | {us(gw):.0f} | {ratio(gw, up)} "
+          f"| {c('portcullis')} | {c('portcullis', True)} |")
+    print()
+    print("CPU µs per request = the process's utime+stime over a measured run ÷ the requests it served, lowest round "
+          "(steadier than req/s on a busy machine; wrk's own CPU is in neither; JIT tier-up inflates short first rounds, "
+          "so use ROUNDS ≥ 2).\n")
+    print(f"- gateway ÷ upstream: **{ratio(gw, up)}**; bare YARP ÷ upstream: {ratio(yp, up)} (HTTP), {ratio(yt, up)} (TLS); "
+          f"gateway ÷ bare YARP over TLS: **{ratio(gw, yt)}**.")
+    if yt:
+        print(f"- Portcullis's own work on top of a bare TLS proxy hop: {us(gw) - us(yt):+.0f} µs per request; the TLS proxy "
+              f"hop itself: {us(yt) - us(up):+.0f} µs on top of the direct request.")
+        if cpu_us("gateway", "portcullis") is not None and cpu_us("gateway", "yarptls") is not None:
+            print(f"- In CPU of the proxying process: gateway {cpu_us('gateway', 'portcullis'):.0f} µs vs bare YARP over TLS "
+                  f"{cpu_us('gateway', 'yarptls'):.0f} µs per request (Portcullis adds "
+                  f"{cpu_us('gateway', 'portcullis') - cpu_us('gateway', 'yarptls'):+.0f} µs); the upstream answers a direct request in "
+                  f"{cpu_us('gateway', 'upstream'):.0f} µs.")
+    print()
+
 print("## Targets (issue 8)\n")
 print("| target | measured | met? |")
 print("|---|---|---|")
@@ -218,6 +269,9 @@ g, u = agg("gateway", "portcullis"), agg("gateway", "upstream")
 if g and u:
     row("gateway request costs ≤ 2× a direct request to the upstream (req/s ≥ 0.5×)", f"{g['rps'] / u['rps']:.2f}× "
         f"({g['rps']:,.0f} vs {u['rps']:,.0f} req/s; the direct request is plain HTTP)", g["rps"] / u["rps"] >= 0.5)
+    if yt:
+        row("(ceiling) bare YARP over TLS, no checks, ≤ 2× a direct request", f"{yt['rps'] / u['rps']:.2f}× "
+            f"({yt['rps']:,.0f} req/s); gateway ÷ bare YARP TLS = {g['rps'] / yt['rps']:.2f}×", yt["rps"] / u["rps"] >= 0.5)
 pw = agg("password", "portcullis")
 verify = hash_info.get("verifyMedianMs")
 if pw and verify:

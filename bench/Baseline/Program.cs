@@ -2,6 +2,9 @@
 // authentication, database or middleware, over HTTPS with Portcullis's TLS settings (TLS 1.2/1.3, the same
 // ECDHE + AEAD cipher-suite policy, the same certificate). Usage:
 //   dotnet Baseline.dll --urls https://127.0.0.1:PORT --cert cert.pem --key key.pem
+// With --proxy-to http://127.0.0.1:UPSTREAM it is instead a bare YARP forwarder (MapForwarder: YARP's default
+// HttpClient and transforms, the same ones a gateway route gets; no authentication, rate limit or validation):
+// every path but /health/live goes to the upstream. The ceiling for any YARP-based gateway on this machine.
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
@@ -32,7 +35,21 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     });
 });
 
+var proxyTo = builder.Configuration["proxy-to"];
+if (proxyTo is not null)
+{
+    builder.Services.AddHttpForwarder();
+}
+
 var app = builder.Build();
+if (proxyTo is not null)
+{
+    app.MapGet("/health/live", () => TypedResults.Ok(new Health("ok")));
+    app.MapForwarder("/{**catch-all}", proxyTo, _ => { }); // the transform-builder overload: YARP's default transforms
+    app.Run();
+    return;
+}
+
 var me = new Me(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), "bench", "bench@localhost.invalid",
     new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), ["user"]);
 app.MapGet("/api/me", () => TypedResults.Ok(me));

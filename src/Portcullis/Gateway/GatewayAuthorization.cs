@@ -35,7 +35,18 @@ public sealed record GatewayCaller(string? UserId, string? ClientId, IReadOnlyLi
             return null;
         }
 
-        var scopes = user.FindAll(Claims.Scope).SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Distinct(StringComparer.Ordinal).ToList();
+        var scopes = new List<string>();
+        foreach (var claim in user.FindAll(Claims.Scope))
+        {
+            foreach (var scope in claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!scopes.Contains(scope)) // ordinal: string equality
+                {
+                    scopes.Add(scope);
+                }
+            }
+        }
+
         var client = user.FindFirstValue(Claims.ClientId);
         IReadOnlyList<string> roles = [];
         string? userId = null;

@@ -204,6 +204,19 @@ public sealed partial class GatewayRequestChecks(RequestDelegate next, ILogger<G
 
     private static bool IsAccepted(string? contentType, GatewayRoute route)
     {
+        // The usual case, a bare listed media type ("application/json"), without parsing: the route's list holds only
+        // plain lower-case media types, so an exact case-insensitive match is an accepted type with no charset.
+        if (contentType is not null)
+        {
+            foreach (var accepted in route.ContentTypes)
+            {
+                if (string.Equals(contentType, accepted, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
         if (!System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var parsed) || parsed.MediaType is null)
         {
             return false;
