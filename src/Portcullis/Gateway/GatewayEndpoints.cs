@@ -38,8 +38,6 @@ public static class GatewayEndpoints
         services.AddSingleton<IAuthorizationHandler, GatewayAccessHandler>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, GatewayAuthorizationResultHandler>();
         services.AddSingleton<GatewayAssertions>();
-        // After AddAuthentication (AddPortcullisTokens): the last registration is the one the middleware gets.
-        services.AddSingleton<IAuthenticationSchemeProvider, GatewaySchemeProvider>();
         services.Configure<LoggerFilterOptions>(logging => logging.AddFilter("Yarp", LogLevel.Warning)); // no line per proxied request
         services.AddReverseProxy().AddTransforms(transforms => transforms.AddRequestTransform(ApplyIdentityAsync));
         return services;
@@ -174,18 +172,4 @@ public sealed class GatewayAssertions(KeyRing keys, IssuerResolver issuer, IOpti
             SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.EcdsaSha256),
         });
     }
-}
-
-/// <summary>
-/// Skips the request-handler schemes (OpenIddict's server handler, which inspects every request to see whether it is
-/// one of its endpoints) on a request already routed to a gateway route: a route can never sit under Portcullis's own
-/// roots (<see cref="GatewayRouteCompiler.ReservedRoots"/>), so the handler would only conclude "not mine", at a cost
-/// measured at about 7% of the gateway's CPU time. Authentication itself (the default JwtBearer scheme) is untouched.
-/// </summary>
-public sealed class GatewaySchemeProvider(IOptions<AuthenticationOptions> options, IHttpContextAccessor http) : AuthenticationSchemeProvider(options)
-{
-    public override Task<IEnumerable<AuthenticationScheme>> GetRequestHandlerSchemesAsync() =>
-        http.HttpContext?.GetEndpoint()?.Metadata.GetMetadata<GatewayRoute>() is not null
-            ? Task.FromResult<IEnumerable<AuthenticationScheme>>([])
-            : base.GetRequestHandlerSchemesAsync();
 }

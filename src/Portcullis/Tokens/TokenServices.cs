@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -71,6 +72,8 @@ public static class TokenServices
         });
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // OpenIddict's request handler only where its endpoints are (the last registration is the one used).
+        services.AddSingleton<IAuthenticationSchemeProvider, RequestHandlerSchemes>();
         services.AddSingleton<IConfigureOptions<JwtBearerOptions>, HardenedJwtBearer>();
         return services;
     }
