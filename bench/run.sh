@@ -321,7 +321,7 @@ run() { # round scenario server
     password/portcullis) path=/connect/token; script=post.lua; body=$PW_BODY; conn=$LOGIN_CONN ;;
     password/flask) path=/login; script=post.lua; body=$FLASK_LOGIN; ctype=application/json; conn=$LOGIN_CONN ;;
     refresh/portcullis) path=/connect/token; script=refresh.lua; rtfile=$SCRATCH/rt_${round}
-                        refresh_pool "$rtfile" "$conn" ;;
+                        refresh_pool "$rtfile" $((conn + 8)) ;;  # spares: a token wrk loses must not starve a connection
     client_credentials/portcullis) path=/connect/token; script=post.lua; body=$CC_BODY ;;
     throttled/portcullis) path=/connect/token; script=post.lua; body=$BAD_BODY ;;
     throttled/flask) path=/limited; script=get.lua ;;
@@ -337,6 +337,7 @@ run() { # round scenario server
     wrk -t1 -c"$conn" -d"$dur" --timeout 10s --latency -s "$ROOT/bench/wrk/$script" "${BASE[$server]}$path" > "$f" 2>&1 || true
   c1=$(cpu_ticks "$server"); u1=$(cpu_ticks upstream)
   [ "$round" = warm ] && return 0
+  [ -z "$rtfile" ] || echo "Exhausted pool requests: $(cat "$rtfile.exhausted" 2>/dev/null | wc -l)" >> "$f"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$conn" "$load" "$f" >> "$RUNS"
   # CPU time of the serving process (and of the gateway's upstream) over the run, for CPU-per-request figures
   printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$((c1 - c0))" "$((u1 - u0))" >> "$SCRATCH/cpu.tsv"

@@ -15,9 +15,19 @@ if tail == 0 then error("RT_FILE has no refresh tokens") end
 local client = os.getenv("CLIENT_ID") or "portcullis"
 local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 
+-- Requests sent as "exhausted" are also counted in RT_FILE.exhausted (one line each): the server answers them 400
+-- invalid_grant like any bad token, so the report needs the count to tell harness starvation from server refusals.
+-- Starvation happens when a token is lost: wrk may take a request from this function and never send it (it did so
+-- for one connection at start-up in our runs), and a request cut off at the end of a run loses its rotated token.
+-- bench/run.sh therefore starts with more tokens than connections.
+local starved = nil
 request = function()
   local token = "exhausted"
-  if head <= tail then token = queue[head]; queue[head] = nil; head = head + 1 end
+  if head <= tail then token = queue[head]; queue[head] = nil; head = head + 1
+  else
+    starved = starved or io.open(file .. ".exhausted", "a")
+    starved:write("x\n"); starved:flush()
+  end
   return wrk.format("POST", nil, headers,
     "grant_type=refresh_token&client_id=" .. client .. "&refresh_token=" .. token)
 end
