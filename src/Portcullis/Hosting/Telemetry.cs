@@ -80,13 +80,16 @@ public static partial class Telemetry
             }
             catch
             {
-                failed = true; // the exception handler outside turns it into a 500
+                failed = true; // the exception handler outside turns it into a 500 (499 if the client went away)
                 throw;
             }
             finally
             {
 #pragma warning disable CA1873 // guarded by IsEnabled above
-                LogRequest(logger, context.Request.Method, RouteOf(context), failed ? 500 : context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                var status = !failed ? context.Response.StatusCode
+                    : context.RequestAborted.IsCancellationRequested ? StatusCodes.Status499ClientClosedRequest // not a server error
+                    : StatusCodes.Status500InternalServerError;
+                LogRequest(logger, context.Request.Method, RouteOf(context), status, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 #pragma warning restore CA1873
             }
         });
