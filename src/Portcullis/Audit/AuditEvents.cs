@@ -9,13 +9,13 @@ public static class AuditEvents
     public sealed record Definition(int Id, string Name, string Description);
 
     // 1000-1999 authentication
-    public static readonly Definition LoginSucceeded = new(1001, "authn_login_success", "A password login succeeded.");
+    public static readonly Definition LoginSucceeded = new(1001, "authn_login_success", "A password login succeeded and issued tokens (details: client, session, scopes).");
     public static readonly Definition LoginFailed = new(1002, "authn_login_fail", "A password login failed (unknown user, wrong password or disabled account: one answer).");
     public static readonly Definition LoginThrottled = new(1003, "authn_login_fail_max", "A login was refused by the per-account or per-IP throttle.");
     public static readonly Definition LoginInvalidInput = new(1004, "input_validation_fail", "A credential endpoint refused malformed input.");
 
     // 2000-2999 tokens and sessions
-    public static readonly Definition TokenIssued = new(2001, "authn_token_created", "Tokens were issued by the password or client-credentials grant.");
+    public static readonly Definition TokenIssued = new(2001, "authn_token_created", "Tokens were issued by the client-credentials grant (a password login is recorded as authn_login_success).");
     public static readonly Definition TokenRefreshed = new(2002, "authn_token_refreshed", "A refresh token was redeemed for a new pair.");
     public static readonly Definition TokenRevoked = new(2003, "authn_token_revoked", "A token or session was revoked (RFC 7009 or logout).");
     public static readonly Definition TokenReuse = new(2004, "authn_token_reuse", "A redeemed refresh token was presented again; its session was ended.");
