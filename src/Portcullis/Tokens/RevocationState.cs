@@ -90,29 +90,58 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
 
     public void InvalidateUser(Guid userId) => Apply(RevocationKinds.User, userId.ToString(), default);
 
-    /// <summary>Reads feed rows written since the last call (by anyone) and applies them; prunes expired ones.</summary>
+    /// <summary>
+    /// Reads feed rows written since the last call (by anyone) and applies them; prunes expired ones.
+    /// <para>
+    /// Ids are handed out when a row is inserted but become visible when its transaction commits, and on PostgreSQL
+    /// two transactions can commit in the opposite order: after reading id 101, id 100 may still appear. An id
+    /// skipped over is therefore remembered as a gap and asked for again on every pass for <see cref="GapWait"/>
+    /// (longer than any transaction may run) — otherwise a revocation committed a moment late would never apply,
+    /// and a revoked token, session or role would keep working. (The previous version also jumped to the table's
+    /// highest id after an empty read, in a second statement, which skipped any row committed in between.)
+    /// </para>
+    /// </summary>
     public async Task SyncAsync(PortcullisDb db, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        var gaps = _gaps.Keys.ToList();
         var rows = await db.Revocations.AsNoTracking()
-            .Where(r => r.Id > _lastSeen && r.ExpiresAt > now)
+            .Where(r => (r.Id > _lastSeen || gaps.Contains(r.Id)) && r.ExpiresAt > now)
             .OrderBy(r => r.Id)
             .Take(10_000)
             .ToListAsync(ct);
         foreach (var row in rows)
         {
             Apply(row.Kind, row.Value, row.ExpiresAt);
-            _lastSeen = Math.Max(_lastSeen, row.Id);
+            _gaps.Remove(row.Id);
+            if (row.Id > _lastSeen)
+            {
+                // The ids between may belong to transactions still running (bounded: a burst of in-flight ones is small).
+                for (var id = Math.Max(_lastSeen + 1, row.Id - MaxGapsPerStep); id < row.Id; id++)
+                {
+                    _gaps.TryAdd(id, now);
+                }
+
+                _lastSeen = row.Id;
+            }
         }
 
-        if (rows.Count == 0)
+        foreach (var (id, noticed) in _gaps.Where(g => now - g.Value > GapWait).ToList())
         {
-            _lastSeen = Math.Max(_lastSeen, await db.Revocations.MaxAsync(r => (long?)r.Id, ct) ?? 0);
+            _gaps.Remove(id); // rolled back, or an expired row: nothing will ever appear there
         }
 
         Prune(_tokens, now);
         Prune(_sessions, now);
     }
+
+    /// <summary>How long a skipped id is asked for again: well beyond any transaction (commands time out sooner).</summary>
+    public static readonly TimeSpan GapWait = TimeSpan.FromMinutes(2);
+
+    private const int MaxGapsPerStep = 1_000;
+
+    // Only SyncAsync touches it, and SyncAsync never runs twice at once (start-up, then the one background loop).
+    private readonly Dictionary<long, DateTimeOffset> _gaps = [];
 
     private void Apply(string kind, string value, DateTimeOffset expires)
     {
