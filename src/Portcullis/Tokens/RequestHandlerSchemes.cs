@@ -16,6 +16,12 @@ public sealed class RequestHandlerSchemes(IOptions<AuthenticationOptions> option
 {
     public static readonly PathString[] OpenIddictRoots = ["/connect", "/.well-known"];
 
+    // The base provider hands out the same array until schemes change; the filtered copy is kept beside it, in one
+    // object so a reader never pairs one with the other's stale partner. No allocation per request.
+    private sealed record Filtered(IEnumerable<AuthenticationScheme> From, IEnumerable<AuthenticationScheme> Others);
+
+    private volatile Filtered? _filtered;
+
     public override async Task<IEnumerable<AuthenticationScheme>> GetRequestHandlerSchemesAsync()
     {
         var schemes = await base.GetRequestHandlerSchemesAsync();
@@ -24,8 +30,14 @@ public sealed class RequestHandlerSchemes(IOptions<AuthenticationOptions> option
             return schemes;
         }
 
-        var others = schemes.Where(s => s.HandlerType != typeof(OpenIddictServerAspNetCoreHandler)).ToArray();
-        return others.Length == 0 ? [] : others;
+        var filtered = _filtered;
+        if (filtered is null || !ReferenceEquals(filtered.From, schemes))
+        {
+            filtered = new(schemes, schemes.Where(s => s.HandlerType != typeof(OpenIddictServerAspNetCoreHandler)).ToArray());
+            _filtered = filtered;
+        }
+
+        return filtered.Others;
     }
 
     public static bool IsOpenIddictPath(PathString path)
