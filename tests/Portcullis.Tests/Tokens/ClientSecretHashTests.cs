@@ -67,17 +67,10 @@ public sealed class ClientSecretHashTests(ServerFixture fixture) : IClassFixture
     public async Task A_damaged_stored_hash_refuses_the_client_without_a_server_error(string damaged)
     {
         var (id, secret) = await AddClientAsync();
-        await using (var scope = _server.Services.CreateAsyncScope())
-        {
-            var db = scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>();
-            var connection = db.Database.GetDbConnection();
-            await connection.OpenAsync(TestContext.Current.CancellationToken);
-            await using var command = connection.CreateCommand();
-            command.CommandText = "UPDATE \"OpenIddictApplications\" SET \"ClientSecret\" = @s WHERE \"ClientId\" = @id";
-            AddParameter(command, "s", damaged);
-            AddParameter(command, "id", id);
-            Assert.Equal(1, await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
-        }
+        var updated = await SqlAsync(
+            "UPDATE \"OpenIddictApplications\" SET \"ClientSecret\" = @s WHERE \"ClientId\" = @id",
+            command => command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken), ("s", damaged), ("id", id));
+        Assert.Equal(1, updated);
 
         using var refused = await ClientCredentialsAsync(id, secret);
         await Refusal.AssertOAuthErrorAsync(refused, HttpStatusCode.Unauthorized, "invalid_client");
@@ -99,23 +92,27 @@ public sealed class ClientSecretHashTests(ServerFixture fixture) : IClassFixture
             ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret, ["scope"] = "orders",
         }));
 
-    private async Task<string> StoredSecretAsync(string clientId)
+    private async Task<string> StoredSecretAsync(string clientId) =>
+        (string)(await SqlAsync("SELECT \"ClientSecret\" FROM \"OpenIddictApplications\" WHERE \"ClientId\" = @id",
+            command => command.ExecuteScalarAsync(TestContext.Current.CancellationToken), ("id", clientId)))!;
+
+    /// <summary>One parameterized statement on the server's own database (SQLite or PostgreSQL).</summary>
+    private async Task<T> SqlAsync<T>(string sql, Func<System.Data.Common.DbCommand, Task<T>> run, params (string Name, string Value)[] parameters)
     {
         await using var scope = _server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>();
         var connection = db.Database.GetDbConnection();
         await connection.OpenAsync(TestContext.Current.CancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT \"ClientSecret\" FROM \"OpenIddictApplications\" WHERE \"ClientId\" = @id";
-        AddParameter(command, "id", clientId);
-        return (string)(await command.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
-    }
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
 
-    private static void AddParameter(System.Data.Common.DbCommand command, string name, string value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
+        return await run(command);
     }
 }
