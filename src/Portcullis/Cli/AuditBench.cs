@@ -179,12 +179,7 @@ public static class AuditBench
         return 1.96 * Math.Sqrt(variance / values.Count);
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN
-            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    private static double Median(List<double> values) => BenchCommand.Median(values);
 
     /// <summary>Wall time per unit (µs) and the process's CPU time over the blocks that produced them.</summary>
     private sealed class Samples(int capacity)

@@ -93,9 +93,11 @@ public static class BenchCommand
         return bench;
     }
 
-    private static double Median(List<double> values)
+    /// <summary>The median of the bench commands' samples (NaN when there are none).</summary>
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+        return sorted.Length == 0 ? double.NaN
+            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }
