@@ -45,7 +45,9 @@ public static partial class PortcullisHost
         // client IP). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
         // user-supplied text cannot forge or split a line (L05).
         builder.Logging.ClearProviders();
-        builder.Logging.AddJsonConsole(json =>
+        // Written by a batching writer (Hosting/ConsoleLog.cs), not the framework's one-lock-and-one-write-per-line
+        // console provider; the formatter and its options are the framework's.
+        JsonConsoleLogProvider.AddTo(builder.Logging, json =>
         {
             json.IncludeScopes = true;
             json.UseUtcTimestamp = true;
