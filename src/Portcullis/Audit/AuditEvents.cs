@@ -11,7 +11,7 @@ public static class AuditEvents
     // 1000-1999 authentication
     public static readonly Definition LoginSucceeded = new(1001, "authn_login_success", "A password login succeeded and issued tokens (details: client, session, scopes).");
     public static readonly Definition LoginFailed = new(1002, "authn_login_fail", "A password login failed (unknown user, wrong password or disabled account: one answer).");
-    public static readonly Definition LoginThrottled = new(1003, "authn_login_fail_max", "A login was refused by the per-account or per-IP throttle.");
+    public static readonly Definition LoginThrottled = new(1003, "authn_login_fail_max", "A login was refused by the per-account or per-IP throttle (the first refusal per name and minute; the repeats as one event with their count).");
     public static readonly Definition LoginInvalidInput = new(1004, "input_validation_fail", "A credential endpoint refused malformed input.");
 
     // 2000-2999 tokens and sessions

@@ -10,6 +10,9 @@ namespace Portcullis.Audit;
 /// counted and written as one <c>authz_fail</c> event with the count when the interval ends. So a caller hammering
 /// a forbidden route costs at most two rows per key per minute, and at most <see cref="MaxKeys"/> keys are tracked per
 /// interval (further denials are summed into one "(other)" row). The metric counts every denial.
+/// Throttled password logins (<see cref="AuditEvents.LoginThrottled"/>) go through here too, keyed by the hashed name
+/// they were for (as the route, which becomes the event's target): each costs no password work, so without this an
+/// attacker could spend the database's write capacity at hundreds of rows a second.
 /// </summary>
 public sealed partial class DenialAggregator(
     IServiceScopeFactory scopes, PortcullisMetrics metrics, TimeProvider time, ILogger<DenialAggregator> logger) : BackgroundService
@@ -39,9 +42,9 @@ public sealed partial class DenialAggregator(
     /// </summary>
     public bool Denied(AuditEvents.Definition definition, string actor, string method, string route, string missing, string? clientIp)
     {
-        if (definition != AuditEvents.GatewayUnauthenticated)
+        if (definition == AuditEvents.AccessDenied || definition == AuditEvents.GatewayDenied)
         {
-            metrics.AuthorizationDenials.Add(1); // 403s only: a 401 is not an authorization decision
+            metrics.AuthorizationDenials.Add(1); // 403s only: a 401 or a throttled login is not an authorization decision
         }
 
         var seen = _seen;
@@ -112,7 +115,14 @@ public sealed partial class DenialAggregator(
                     Actor = actor == Other ? "anonymous" : actor,
                     ClientIp = actor == Other ? null : repeats.LastClientIp,
                     Target = route.Length > 200 ? route[..200] : route,
-                    Details = definition == AuditEvents.AccessDenied
+                    Details = definition == AuditEvents.LoginThrottled
+                        ? System.Text.Json.JsonSerializer.Serialize(new
+                        {
+                            count = Interlocked.Read(ref repeats.Count),
+                            repeated = true,
+                            intervalSeconds = (int)Interval.TotalSeconds,
+                        })
+                        : definition == AuditEvents.AccessDenied
                         ? System.Text.Json.JsonSerializer.Serialize(new
                         {
                             method,

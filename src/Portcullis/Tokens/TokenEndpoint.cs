@@ -40,6 +40,7 @@ public static partial class TokenEndpoint
         TimeProvider time,
         LoginThrottle throttle,
         AuditLog audit,
+        DenialAggregator denials,
         PortcullisMetrics metrics,
         ILogger<TokenRequestLog> logger)
     {
@@ -66,7 +67,14 @@ public static partial class TokenEndpoint
                     await RaiseAlertAsync(audit, metrics, logger, "credential_stuffing", $"ip:{http.Connection.RemoteIpAddress}", ct);
                 }
 
-                await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, audit.PersonalName(request.Username), ct: ct);
+                // One row for the first refusal per name and minute, then one with the count (Audit/DenialAggregator.cs):
+                // refusals cost no password work, so a row each would let a flood of them take the database's writes.
+                var name = audit.PersonalName(request.Username);
+                if (denials.Denied(AuditEvents.LoginThrottled, "anonymous", HttpMethods.Post, name, "throttle", http.Connection.RemoteIpAddress?.ToString()))
+                {
+                    await audit.WriteAsync(AuditEvents.LoginThrottled, AuditOutcomes.Denied, name, ct: ct);
+                }
+
                 return TooManyAttempts(http, wait);
             }
 

@@ -54,6 +54,43 @@ public sealed class LoginThrottleTests
     }
 
     [Fact]
+    public async Task A10_L01_a_flood_of_throttled_logins_is_one_audit_event_then_one_with_the_count_not_a_row_each()
+    {
+        await using var server = await StartAsync(first: "00:05:00", max: "00:10:00");
+        using var http = server.CreateClient();
+        var name = ClientFlows.UniqueName("carol");
+        await http.RegisterOkAsync(name);
+        for (var i = 0; i < 4; i++)
+        {
+            using var _ = await http.PasswordGrantAsync(name, Wrong); // 3 free failures, then the backoff starts
+        }
+
+        const int flood = 25;
+        for (var i = 0; i < flood; i++)
+        {
+            using var refused = await http.PasswordGrantAsync(name, Wrong);
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        }
+
+        List<JsonElement> Throttled(string exported) => exported.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.GetProperty("eventId").GetInt32() == 1003).ToList();
+
+        var first = Assert.Single(Throttled((await server.RunCliAsync(null, "audit", "export")).Out)); // not one per refusal
+        Assert.Equal("denied", first.GetProperty("outcome").GetString());
+        var target = first.GetProperty("target").GetString()!;
+        Assert.StartsWith("name:", target, StringComparison.Ordinal); // the keyed hash, never the name
+        Assert.DoesNotContain(name, target, StringComparison.Ordinal);
+
+        await server.Services.GetRequiredService<Portcullis.Audit.DenialAggregator>().FlushAsync(default);
+        var events = Throttled((await server.RunCliAsync(null, "audit", "export")).Out);
+        Assert.Equal(2, events.Count);
+        var summary = events[1];
+        Assert.Equal(target, summary.GetProperty("target").GetString());
+        Assert.Equal(flood - 1, summary.GetProperty("details").GetProperty("count").GetInt32()); // every refusal counted
+        Assert.Equal("127.0.0.1", summary.GetProperty("clientIp").GetString());
+    }
+
+    [Fact]
     public async Task A14_the_owner_gets_in_after_the_documented_backoff_however_many_guesses_came_before()
     {
         // The server's clock stands still until the test moves it: on a busy machine 40 Argon2 checks can take
