@@ -107,3 +107,84 @@ public sealed class HideErrorUri<TContext> : IOpenIddictServerHandler<TContext> 
     }
 }
 #pragma warning restore CA1000
+
+/// <summary>
+/// Everything a token response writes — the new token entries, the redemption of the old refresh token, the session's
+/// bookkeeping, the audit event staged for it — is committed as one transaction, just before the response is sent.
+/// OpenIddict's stores save each of those on its own, so a refresh or a password login made four to five commits, each
+/// waiting for the disk flush (SQLite's <c>synchronous=FULL</c>, PostgreSQL's <c>fsync</c>): that flush, not the CPU,
+/// bounded the token endpoint. One commit is also all-or-nothing: a crash or a failure part-way leaves no half-issued
+/// set (say, an old refresh token redeemed and no new one stored). On SQLite the transaction begins <c>IMMEDIATE</c>
+/// (Microsoft.Data.Sqlite's default), taking the write lock at once, so a read inside it cannot meet a concurrent
+/// write later (<c>SQLITE_BUSY_SNAPSHOT</c>). A rejected sign-in rolls back (<see cref="RollbackOnError"/>); an
+/// exception leaves the transaction to the request scope, whose context rolls it back when disposed.
+/// </summary>
+public static class SignInTransaction
+{
+    public static OpenIddictServerHandlerDescriptor Begin { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseScopedHandler<BeginHandler>()
+            .SetOrder(OpenIddictServerHandlers.ValidateSignInDemand.Descriptor.Order + 500) // before the first write (RedeemTokenEntry)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public static OpenIddictServerHandlerDescriptor Commit { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseScopedHandler<CommitHandler>()
+            // After the last token is generated and before the response is applied (ApplyTokenResponse, which also ends
+            // the chain): a client never receives a token whose entry is not committed. A test checks the order.
+            .SetOrder(OpenIddictServerHandlers.AttachSignInParameters.Descriptor.Order + 100_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    /// <summary>
+    /// A sign-in rejected part-way stops the chain before <see cref="Commit"/>: the error response rolls back what the
+    /// sign-in wrote, first, so that the write lock is not held while the error is answered and nothing written
+    /// while answering it (an audit event) joins the doomed transaction.
+    /// </summary>
+    public static OpenIddictServerHandlerDescriptor RollbackOnError { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessErrorContext>()
+            .UseScopedHandler<RollbackHandler>()
+            .SetOrder(int.MinValue + 50_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public sealed class RollbackHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessErrorContext>
+    {
+        public async ValueTask HandleAsync(ProcessErrorContext context)
+        {
+            if (db.Database.CurrentTransaction is { } transaction)
+            {
+                await transaction.RollbackAsync(CancellationToken.None);
+                await transaction.DisposeAsync();
+                db.ChangeTracker.Clear(); // what the sign-in staged is gone with it
+            }
+        }
+    }
+
+    public sealed class BeginHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessSignInContext>
+    {
+        public async ValueTask HandleAsync(ProcessSignInContext context)
+        {
+            if (context.EndpointType == OpenIddictServerEndpointType.Token && !context.IsRejected && db.Database.CurrentTransaction is null)
+            {
+                await db.Database.BeginTransactionAsync(context.CancellationToken);
+            }
+        }
+    }
+
+    public sealed class CommitHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessSignInContext>
+    {
+        public async ValueTask HandleAsync(ProcessSignInContext context)
+        {
+            if (db.Database.CurrentTransaction is not { } transaction)
+            {
+                return;
+            }
+
+            await db.SaveChangesAsync(context.CancellationToken); // anything still staged (an audit event) goes with it
+            await transaction.CommitAsync(context.CancellationToken);
+            await transaction.DisposeAsync();
+        }
+    }
+}

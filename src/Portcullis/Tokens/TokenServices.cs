@@ -57,6 +57,9 @@ public static class TokenServices
                 server.AddEventHandler(RevokeSessionWithToken.Descriptor);
                 server.AddEventHandler(EndSessionOnRefreshTokenReuse.Descriptor);
                 server.AddEventHandler(RedeemRefreshTokenOnce.Descriptor); // S06: one redemption per refresh token
+                server.AddEventHandler(SignInTransaction.Begin); // a token response's writes: one commit
+                server.AddEventHandler(SignInTransaction.Commit);
+                server.AddEventHandler(SignInTransaction.RollbackOnError);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyRevocationResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyIntrospectionResponseContext>.Descriptor);
