@@ -107,8 +107,9 @@ public static partial class Telemetry
 }
 
 /// <summary>
-/// Adds <c>UserId</c> (or the client id of a client-credentials caller) and <c>ClientIp</c> to every log line
-/// written while a request is handled. Enrichment happens only when a line is written, so a request that logs one
+/// Adds <c>TraceId</c> (the W3C trace id, as in the problem details' <c>traceId</c> and the audit trail), <c>UserId</c>
+/// (or the client id of a client-credentials caller) and <c>ClientIp</c> to every log line written while a request is
+/// handled. Enrichment happens only when a line is written, so a request that logs one
 /// line pays once, and nothing is allocated per request for it. (The extended logger factory that runs enrichers is
 /// the one <c>EnableRedaction</c> installs.)
 /// </summary>
@@ -119,6 +120,11 @@ public sealed class RequestLogEnricher(IHttpContextAccessor http) : ILogEnricher
         if (http.HttpContext is not { } context)
         {
             return;
+        }
+
+        if (Activity.Current is { } activity)
+        {
+            collector.Add("TraceId", activity.TraceId.ToHexString());
         }
 
         if (context.User.Identity?.IsAuthenticated == true)

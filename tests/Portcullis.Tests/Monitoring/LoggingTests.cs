@@ -132,19 +132,29 @@ public sealed class LoggingTests
         {
         }
 
+        // A raw path (and query) can carry personal data: no line may hold it, in any field.
+        const string PathPii = "path-owner@example.com";
+        using (await http.GetWithTokenAsync($"api/users/{PathPii}/orders?email={PathPii}", tokens.AccessToken))
+        {
+        }
+
         await Task.Delay(500); // let the last lines flush
         var lines = server.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.NotEmpty(lines);
         var parsed = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList(); // throws on any non-JSON line
         Assert.All(parsed, p => Assert.True(p.TryGetProperty("Timestamp", out _) && p.TryGetProperty("LogLevel", out _)));
 
-        // A request line per request: method, route template, status — with the caller's user id in scope.
+        // A request line per request: method, route template, status — with the trace id and the caller's user id.
         var requestLines = parsed.Where(p => p.GetProperty("Category").GetString() == "Portcullis.Requests").Select(p => p.GetProperty("Message").GetString()!).ToList();
         Assert.Contains(requestLines, m => m.StartsWith("GET /api/me 200", StringComparison.Ordinal));
         Assert.Contains(requestLines, m => m.StartsWith("POST /connect/token", StringComparison.Ordinal));
         Assert.Contains(requestLines, m => m.StartsWith("GET /api/me 401", StringComparison.Ordinal));
         var text = string.Join('\n', lines);
         Assert.Contains("\"UserId\"", text, StringComparison.Ordinal);
+        Assert.Contains(parsed, p => p.GetProperty("Category").GetString() == "Portcullis.Requests"
+            && p.GetProperty("State").TryGetProperty("TraceId", out var trace) && trace.GetString()!.Length == 32);
+        Assert.DoesNotContain(PathPii, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(PathPii.Replace("@", "%40", StringComparison.Ordinal), text, StringComparison.Ordinal);
         Assert.Contains("\"ClientIp\": \"127.0.0.1\"", text.Replace("\":\"", "\": \"", StringComparison.Ordinal), StringComparison.Ordinal);
 
         // No secret of any kind, and the forged text never starts its own line.
