@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using Portcullis.Accounts;
@@ -109,12 +110,16 @@ public sealed class HideErrorUri<TContext> : IOpenIddictServerHandler<TContext> 
 #pragma warning restore CA1000
 
 /// <summary>
-/// Everything a token response writes — the new token entries, the redemption of the old refresh token, the session's
-/// bookkeeping, the audit event staged for it — is committed as one transaction, just before the response is sent.
+/// Everything a token response writes — a password login's session, a refresh's claim of the old token
+/// (<see cref="RedeemRefreshTokenOnce"/>), the new token entries, the redemption, the audit event staged for it — is
+/// committed as one transaction, just before the response is sent (the endpoint and the claim open it with
+/// <see cref="BeginAsync"/>; the sign-in opens it otherwise).
 /// OpenIddict's stores save each of those on its own, so a refresh or a password login made four to five commits, each
 /// waiting for the disk flush (SQLite's <c>synchronous=FULL</c>, PostgreSQL's <c>fsync</c>): that flush, not the CPU,
 /// bounded the token endpoint. One commit is also all-or-nothing: a crash or a failure part-way leaves no half-issued
-/// set (say, an old refresh token redeemed and no new one stored). On SQLite the transaction begins <c>IMMEDIATE</c>
+/// set (say, an old refresh token redeemed and no new one stored), and a refresh that fails before its commit leaves
+/// the old token valid for a retry. On SQLite the request first waits for its turn (<see cref="WriteLease"/>), then the
+/// transaction begins <c>IMMEDIATE</c>
 /// (Microsoft.Data.Sqlite's default), taking the write lock at once, so a read inside it cannot meet a concurrent
 /// write later (<c>SQLITE_BUSY_SNAPSHOT</c>). A rejected sign-in rolls back (<see cref="RollbackOnError"/>); an
 /// exception leaves the transaction to the request scope, whose context rolls it back when disposed.
@@ -149,7 +154,7 @@ public static class SignInTransaction
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 
-    public sealed class RollbackHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessErrorContext>
+    public sealed class RollbackHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessErrorContext>
     {
         public async ValueTask HandleAsync(ProcessErrorContext context)
         {
@@ -159,21 +164,34 @@ public static class SignInTransaction
                 await transaction.DisposeAsync();
                 db.ChangeTracker.Clear(); // what the sign-in staged is gone with it
             }
+
+            lease.Release();
         }
     }
 
-    public sealed class BeginHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessSignInContext>
+
+    public sealed class BeginHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessSignInContext>
     {
         public async ValueTask HandleAsync(ProcessSignInContext context)
         {
-            if (context.EndpointType == OpenIddictServerEndpointType.Token && !context.IsRejected && db.Database.CurrentTransaction is null)
+            if (context.EndpointType == OpenIddictServerEndpointType.Token && !context.IsRejected)
             {
-                await db.Database.BeginTransactionAsync(context.CancellationToken);
+                await BeginAsync(db, lease, context.CancellationToken);
             }
         }
     }
 
-    public sealed class CommitHandler(PortcullisDb db) : IOpenIddictServerHandler<ProcessSignInContext>
+    /// <summary>Begins the request's write transaction unless one is open (a refresh opens it for its claim).</summary>
+    public static async Task BeginAsync(PortcullisDb db, WriteLease lease, CancellationToken ct)
+    {
+        if (db.Database.CurrentTransaction is null)
+        {
+            await lease.AcquireAsync(db, ct);
+            await db.Database.BeginTransactionAsync(ct);
+        }
+    }
+
+    public sealed class CommitHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessSignInContext>
     {
         public async ValueTask HandleAsync(ProcessSignInContext context)
         {
@@ -185,6 +203,51 @@ public static class SignInTransaction
             await db.SaveChangesAsync(context.CancellationToken); // anything still staged (an audit event) goes with it
             await transaction.CommitAsync(context.CancellationToken);
             await transaction.DisposeAsync();
+            lease.Release();
         }
     }
+}
+
+/// <summary>
+/// SQLite has one writer at a time, and a connection that finds the write lock taken sleeps in SQLite's busy handler
+/// — 1, 2, 5, 10, … up to 100 ms between tries — however soon the lock is free again. Under a burst of token grants the
+/// lock sat idle while the waiters slept (a refresh answered in ≈ 190 ms at the median with the CPU two-thirds idle).
+/// The token endpoint's write transactions therefore queue for one in-process gate first, which hands the lock to the
+/// next request the moment a commit releases it; SQLite's busy timeout still covers other writers (background jobs,
+/// the CLI). On PostgreSQL, which has row locks and many writers, there is no gate. The lease is scoped: a request
+/// that fails between begin and commit releases it when its scope ends.
+/// </summary>
+public sealed class WriteLease(WriteLease.Gate gate) : IDisposable
+{
+    /// <summary>The one turn of this server (a singleton: one database per server).</summary>
+    public sealed class Gate : IDisposable
+    {
+        internal SemaphoreSlim Turn { get; } = new(1, 1);
+
+        public void Dispose() => Turn.Dispose();
+    }
+
+    private bool _held;
+
+    public async Task AcquireAsync(PortcullisDb db, CancellationToken ct)
+    {
+        if (_held || !db.Database.IsSqlite())
+        {
+            return;
+        }
+
+        // Bounded like SQLite's own wait: past it, go on and let SQLite's busy timeout decide.
+        _held = await gate.Turn.WaitAsync(db.Database.GetCommandTimeout() is { } seconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromSeconds(30), ct);
+    }
+
+    public void Release()
+    {
+        if (_held)
+        {
+            _held = false;
+            gate.Turn.Release();
+        }
+    }
+
+    public void Dispose() => Release();
 }

@@ -15,7 +15,7 @@ namespace Portcullis.Tokens;
 /// token with one conditional UPDATE (<c>valid</c> → <c>redeemed</c>); the database lets exactly one request change
 /// the row, and every other request is refused with <c>invalid_grant</c>.
 /// </summary>
-public sealed class RedeemRefreshTokenOnce(PortcullisDb db) : IOpenIddictServerHandler<ValidateTokenContext>
+public sealed class RedeemRefreshTokenOnce(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ValidateTokenContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenContext>()
@@ -34,6 +34,9 @@ public sealed class RedeemRefreshTokenOnce(PortcullisDb db) : IOpenIddictServerH
             return;
         }
 
+        // The claim is the first write of the refresh's transaction (SignInTransaction): a refresh is one commit, and
+        // a failure before the new tokens are committed leaves the old one unredeemed, so the client can retry.
+        await SignInTransaction.BeginAsync(db, lease, context.CancellationToken);
         var id = context.TokenId;
         var now = context.Options.TimeProvider.GetUtcNow().UtcDateTime;
         var stamp = Guid.NewGuid().ToString();

@@ -41,6 +41,8 @@ public static partial class TokenEndpoint
         LoginThrottle throttle,
         AuditLog audit,
         DenialAggregator denials,
+        PortcullisDb db,
+        WriteLease lease,
         PortcullisMetrics metrics,
         ILogger<TokenRequestLog> logger)
     {
@@ -106,7 +108,9 @@ public static partial class TokenEndpoint
             principal.SetScopes(request.GetScopes());
             principal.SetResources(options.Value.Audience);
 
-            // The session is created here (not ad hoc by OpenIddict) so its id can go into the access tokens.
+            // The session is created here (not ad hoc by OpenIddict) so its id can go into the access tokens, as the
+            // first write of the login's one transaction (SignInTransaction commits it with the tokens).
+            await SignInTransaction.BeginAsync(db, lease, ct);
             var authorization = await authorizations.CreateAsync(
                 principal, user.Id.ToString(), (await applications.GetIdAsync(application!, ct))!,
                 AuthorizationTypes.AdHoc, principal.GetScopes(), ct);

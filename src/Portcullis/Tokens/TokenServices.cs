@@ -24,6 +24,8 @@ public static class TokenServices
         services.AddSingleton<KeyRing>();
         services.AddSingleton<RevocationState>();
         services.AddSingleton<ValidatedTokenCache>();
+        services.AddSingleton<WriteLease.Gate>(); // the token endpoint's turn at the SQLite write lock (SignInTransaction)
+        services.AddScoped<WriteLease>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();

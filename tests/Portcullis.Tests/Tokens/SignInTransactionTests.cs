@@ -50,6 +50,9 @@ public sealed class SignInTransactionTests
         var (clientId, secret) = (client.GetProperty("client_id").GetString()!, client.GetProperty("client_secret").GetString()!);
         server.Logs.Drain();
 
+        // The request carries a known W3C trace id, and the log lines written while it is handled carry it as TraceId.
+        var traceId = System.Diagnostics.ActivityTraceId.CreateRandom().ToHexString();
+        http.DefaultRequestHeaders.Add("traceparent", $"00-{traceId}-{System.Diagnostics.ActivitySpanId.CreateRandom().ToHexString()}-01");
         using var response = grant switch
         {
             "password" => await http.PasswordGrantAsync(username, ClientFlows.Password),
@@ -59,13 +62,13 @@ public sealed class SignInTransactionTests
                 ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret, ["scope"] = "orders",
             })),
         };
+        http.DefaultRequestHeaders.Remove("traceparent");
         var issued = await response.ReadTokensAsync();
-        var units = CommitsOf(server.Logs.Drain(), out var trace);
+        var units = CommitsOf(server.Logs.Drain(), traceId, out var trace);
 
-        // The sign-in's own writes (token entries, redemption, audit event) are one commit (before: four to five for a
-        // password login or a refresh). One more, before the sign-in, for a password login: its session (the OpenIddict
-        // authorization), created by the endpoint; for a refresh: the one-statement claim of the old token (S06).
-        Assert.True((grant == "client_credentials" ? 1 : 2) == units, trace);
+        // Everything the grant writes — a login's session, a refresh's claim of the old token (S06), the token entries,
+        // the redemption, the audit event — is one commit (before: four to five for a password login or a refresh).
+        Assert.True(units == 1, trace);
 
         // And what was committed is what the client holds: the access token works, a new refresh token refreshes.
         using (var me = await http.GetWithTokenAsync("api/me", issued.AccessToken))
@@ -80,12 +83,42 @@ public sealed class SignInTransactionTests
         }
     }
 
+    [Fact]
+    public async Task S06_refreshes_refused_after_taking_the_write_turn_give_it_back_so_the_next_grants_are_answered()
+    {
+        await using var server = await PortcullisServer.StartAsync();
+        using var http = server.CreateClient();
+        var (_, username, tokens) = await http.NewUserAsync("turn");
+
+        // Ten parallel refreshes of one token: each takes the write turn for its claim, one wins, the others are
+        // refused after holding it (invalid_grant), and every one must hand it back.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ =>
+        {
+            using var response = await http.RefreshAsync(tokens.RefreshToken!);
+            return response.StatusCode;
+        }));
+        Assert.Equal(1, answers.Count(a => a == HttpStatusCode.OK));
+        Assert.All(answers, a => Assert.True(a is HttpStatusCode.OK or HttpStatusCode.BadRequest, $"answered {a}"));
+
+        // A turn that was never given back would hold every later grant for the whole storage timeout (30 s).
+        using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        for (var i = 0; i < 3; i++)
+        {
+            using var login = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "password", ["client_id"] = PortcullisServer.ClientId, ["username"] = username,
+                ["password"] = ClientFlows.Password, ["scope"] = "openid offline_access",
+            }), quick.Token);
+            Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        }
+    }
+
     /// <summary>
     /// The commits a token request made: transactions committed, plus writes that ran outside any transaction (each
     /// its own commit) — from EF Core's command (20101) and transaction (20200 started, 20202 committed, 20203
-    /// rolled back) events logged while /connect/token was handled.
+    /// rolled back) events logged while the request with <paramref name="traceId"/> was handled.
     /// </summary>
-    private static int CommitsOf(string logs, out string trace)
+    private static int CommitsOf(string logs, string traceId, out string trace)
     {
         var units = 0;
         var open = false;
@@ -93,7 +126,7 @@ public sealed class SignInTransactionTests
         foreach (var line in logs.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var entry = JsonDocument.Parse(line).RootElement;
-            if (!entry.GetRawText().Contains("\"RequestPath\":\"/connect/token\"", StringComparison.Ordinal))
+            if (!entry.TryGetProperty("State", out var state) || !state.TryGetProperty("TraceId", out var id0) || id0.GetString() != traceId)
             {
                 continue;
             }
