@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
-using ILogger = Microsoft.Extensions.Logging.ILogger;
 
 namespace Portcullis.Hosting;
 
@@ -18,14 +16,9 @@ namespace Portcullis.Hosting;
 /// as a warning line as soon as stdout takes lines again.
 /// </summary>
 [ProviderAlias("Console")] // Logging:Console:LogLevel and Logging:Console:FormatterOptions keep working
-public sealed class JsonConsoleLogProvider : ILoggerProvider, ISupportExternalScope
+public sealed class JsonConsoleLogProvider : JsonLineProvider
 {
-    private readonly ConsoleFormatter _formatter;
     private readonly LogLineWriter _writer;
-    private IExternalScopeProvider? _scopes;
-
-    [ThreadStatic]
-    private static StringWriter? t_text;
 
     public JsonConsoleLogProvider(IEnumerable<ConsoleFormatter> formatters)
         : this(formatters, Console.OpenStandardOutput())
@@ -33,10 +26,7 @@ public sealed class JsonConsoleLogProvider : ILoggerProvider, ISupportExternalSc
     }
 
     internal JsonConsoleLogProvider(IEnumerable<ConsoleFormatter> formatters, Stream output, int maxQueuedLines = MaxQueuedLines, TimeSpan? maxWait = null)
-    {
-        _formatter = formatters.Single(f => f.Name == ConsoleFormatterNames.Json);
-        _writer = new LogLineWriter(output, maxQueuedLines, maxWait ?? MaxWait);
-    }
+        : base(formatters) => _writer = new LogLineWriter(output, maxQueuedLines, maxWait ?? MaxWait);
 
     /// <summary>At most this many formatted lines wait for the writer; past it, a logging thread waits.</summary>
     public const int MaxQueuedLines = 10_000;
@@ -63,39 +53,17 @@ public sealed class JsonConsoleLogProvider : ILoggerProvider, ISupportExternalSc
         return logging;
     }
 
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+    protected override void WriteLine(string line) => _writer.Enqueue(line);
 
     /// <summary>Writes what is queued, then stops the writer.</summary>
-    public void Dispose() => _writer.Dispose();
-
-    private void Write<TState>(LogLevel level, string category, EventId id, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    protected override void Dispose(bool disposing)
     {
-        var text = t_text ??= new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        var buffer = text.GetStringBuilder();
-        buffer.Clear();
-        _formatter.Write(new LogEntry<TState>(level, category, id, state, exception, formatter), _scopes, text);
-        if (buffer.Length > 0)
+        if (disposing)
         {
-            _writer.Enqueue(buffer.ToString());
+            _writer.Dispose();
         }
 
-        if (buffer.Capacity > 64 * 1024)
-        {
-            t_text = null; // one huge entry (an exception with a long stack) does not pin its buffer to the thread
-        }
-    }
-
-    private sealed class Logger(JsonConsoleLogProvider owner, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => owner._scopes?.Push(state);
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Write(logLevel, category, eventId, state, exception, formatter);
+        base.Dispose(disposing);
     }
 }
 

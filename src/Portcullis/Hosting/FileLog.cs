@@ -1,8 +1,6 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Serilog;
-using ILogger = Microsoft.Extensions.Logging.ILogger;
 using Serilog.Events;
 using Serilog.Parsing;
 
@@ -58,16 +56,14 @@ public sealed class FileLogOptionsValidator : IValidateOptions<FileLogOptions>
 /// redaction and enrichment — to a file that Serilog's file sink rolls by size (and day) and prunes. Serilog only
 /// moves the finished text: a line is one literal text token, never parsed as a message template.
 /// </summary>
-public sealed class FileLogProvider : ILoggerProvider, ISupportExternalScope
+public sealed class FileLogProvider : JsonLineProvider
 {
-    private readonly ConsoleFormatter _formatter;
     private readonly Serilog.Core.Logger _file;
-    private IExternalScopeProvider? _scopes;
 
     public FileLogProvider(IEnumerable<ConsoleFormatter> formatters, IOptions<FileLogOptions> options)
+        : base(formatters)
     {
         var o = options.Value;
-        _formatter = formatters.Single(f => f.Name == ConsoleFormatterNames.Json);
         _file = new Serilog.LoggerConfiguration()
             .MinimumLevel.Verbose() // the .NET log filters already decided
             .WriteTo.File(o.Path!, outputTemplate: "{Message}", formatProvider: System.Globalization.CultureInfo.InvariantCulture,
@@ -89,28 +85,19 @@ public sealed class FileLogProvider : ILoggerProvider, ISupportExternalScope
         }
     }
 
-    public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);
-
-    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
-
-    public void Dispose() => _file.Dispose();
-
-    private void Write<TState>(LogLevel level, string category, EventId id, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    protected override void WriteLine(string line)
     {
-        using var writer = new StringWriter();
-        _formatter.Write(new LogEntry<TState>(level, category, id, state, exception, formatter), _scopes, writer);
-        var template = new MessageTemplate([new TextToken(writer.ToString())]);
+        var template = new MessageTemplate([new TextToken(line)]);
         _file.Write(new LogEvent(DateTimeOffset.UtcNow, LogEventLevel.Information, null, template, []));
     }
 
-    private sealed class FileLogger(FileLogProvider owner, string category) : ILogger
+    protected override void Dispose(bool disposing)
     {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => owner._scopes?.Push(state);
+        if (disposing)
+        {
+            _file.Dispose();
+        }
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Write(logLevel, category, eventId, state, exception, formatter);
+        base.Dispose(disposing);
     }
 }

@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Console;
+using ILogger = Microsoft.Extensions.Logging.ILogger;
+
+namespace Portcullis.Hosting;
+
+/// <summary>
+/// The base of every provider that writes an entry as the framework's JSON console formatter prints it — stdout
+/// (<see cref="JsonConsoleLogProvider"/>), the optional file (<see cref="FileLogProvider"/>), the tests' capture — so
+/// each writes exactly the same text, after redaction and enrichment. The entry is formatted on the logging thread into
+/// a reused per-thread buffer; a subclass only decides where the finished line goes.
+/// </summary>
+public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
+{
+    private readonly ConsoleFormatter _formatter;
+    private IExternalScopeProvider? _scopes;
+
+    [ThreadStatic]
+    private static StringWriter? t_text;
+
+    protected JsonLineProvider(IEnumerable<ConsoleFormatter> formatters) =>
+        _formatter = formatters.Single(f => f.Name == ConsoleFormatterNames.Json);
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+    /// <summary>Receives each formatted entry: one JSON object and its line break.</summary>
+    protected abstract void WriteLine(string line);
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+
+    private void Write<TState>(LogLevel level, string category, EventId id, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        var text = t_text ??= new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        var buffer = text.GetStringBuilder();
+        buffer.Clear();
+        _formatter.Write(new LogEntry<TState>(level, category, id, state, exception, formatter), _scopes, text);
+        if (buffer.Length > 0)
+        {
+            WriteLine(buffer.ToString());
+        }
+
+        if (buffer.Capacity > 64 * 1024)
+        {
+            t_text = null; // one huge entry (an exception with a long stack) does not pin its buffer to the thread
+        }
+    }
+
+    private sealed class Logger(JsonLineProvider owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => owner._scopes?.Push(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner.Write(logLevel, category, eventId, state, exception, formatter);
+    }
+}
