@@ -110,19 +110,18 @@ public sealed class HideErrorUri<TContext> : IOpenIddictServerHandler<TContext> 
 #pragma warning restore CA1000
 
 /// <summary>
-/// Everything a token response writes — a password login's session, a refresh's claim of the old token
+/// Everything a token grant writes — a password login's session, a refresh's claim of the old token
 /// (<see cref="RedeemRefreshTokenOnce"/>), the new token entries, the redemption, the audit event staged for it — is
 /// committed as one transaction, just before the response is sent (the endpoint and the claim open it with
-/// <see cref="BeginAsync"/>; the sign-in opens it otherwise).
-/// OpenIddict's stores save each of those on its own, so a refresh or a password login made four to five commits, each
-/// waiting for the disk flush (SQLite's <c>synchronous=FULL</c>, PostgreSQL's <c>fsync</c>): that flush, not the CPU,
-/// bounded the token endpoint. One commit is also all-or-nothing: a crash or a failure part-way leaves no half-issued
-/// set (say, an old refresh token redeemed and no new one stored), and a refresh that fails before its commit leaves
-/// the old token valid for a retry. On SQLite the request first waits for its turn (<see cref="WriteLease"/>), then the
-/// transaction begins <c>IMMEDIATE</c>
-/// (Microsoft.Data.Sqlite's default), taking the write lock at once, so a read inside it cannot meet a concurrent
-/// write later (<c>SQLITE_BUSY_SNAPSHOT</c>). A rejected sign-in rolls back (<see cref="RollbackOnError"/>); an
-/// exception leaves the transaction to the request scope, whose context rolls it back when disposed.
+/// <see cref="BeginAsync"/>; the sign-in opens it otherwise). OpenIddict's stores save each of those on its own, so a
+/// refresh or a password login made four to five commits, each waiting for the disk flush (SQLite's
+/// <c>synchronous=FULL</c>, PostgreSQL's <c>fsync</c>). One commit is also all-or-nothing: a failure part-way leaves no
+/// half-issued set (say, an old refresh token redeemed and no new one stored). On SQLite the request first waits for
+/// its turn (<see cref="WriteLease"/>); the transaction then begins <c>IMMEDIATE</c> (Microsoft.Data.Sqlite's default),
+/// taking the write lock at once, so a read inside it cannot meet a concurrent write later (<c>SQLITE_BUSY_SNAPSHOT</c>).
+/// A sign-in rejected part-way rolls back (<see cref="RollbackOnError"/>); a refresh the endpoint refuses keeps its
+/// claim (<see cref="CommitClaimOnChallenge"/>); after an exception the request scope's context rolls back when
+/// disposed, and the scoped lease gives the turn back.
 /// </summary>
 public static class SignInTransaction
 {
@@ -169,6 +168,32 @@ public static class SignInTransaction
         }
     }
 
+    /// <summary>
+    /// The token endpoint refused a refresh after its claim (the user is disabled, the session is past its absolute
+    /// lifetime): the refusal is a challenge, not an error, and the claim is all the transaction holds. It is committed
+    /// — a refused refresh token stays spent, as it was when the claim was a transaction of its own — and the turn is
+    /// given back before the refusal is answered.
+    /// </summary>
+    public static OpenIddictServerHandlerDescriptor CommitClaimOnChallenge { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessChallengeContext>()
+            .UseScopedHandler<ChallengeHandler>()
+            .SetOrder(int.MinValue + 50_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public sealed class ChallengeHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessChallengeContext>
+    {
+        public async ValueTask HandleAsync(ProcessChallengeContext context)
+        {
+            if (db.Database.CurrentTransaction is { } transaction)
+            {
+                await transaction.CommitAsync(CancellationToken.None);
+                await transaction.DisposeAsync();
+            }
+
+            lease.Release();
+        }
+    }
 
     public sealed class BeginHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessSignInContext>
     {

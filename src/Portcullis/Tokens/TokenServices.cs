@@ -62,6 +62,7 @@ public static class TokenServices
                 server.AddEventHandler(SignInTransaction.Begin); // a token response's writes: one commit
                 server.AddEventHandler(SignInTransaction.Commit);
                 server.AddEventHandler(SignInTransaction.RollbackOnError);
+                server.AddEventHandler(SignInTransaction.CommitClaimOnChallenge);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyRevocationResponseContext>.Descriptor);
                 server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyIntrospectionResponseContext>.Descriptor);

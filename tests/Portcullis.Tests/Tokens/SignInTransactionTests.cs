@@ -1,4 +1,7 @@
 using System.Net;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Text.Json;
 using OpenIddict.Server;
 using Portcullis.Tests.Infrastructure;
@@ -111,6 +114,55 @@ public sealed class SignInTransactionTests
             }), quick.Token);
             Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task S04_a_refresh_the_endpoint_refuses_after_its_claim_stays_spent_and_gives_the_turn_back()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await PortcullisServer.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Tokens:SessionAbsoluteLifetime"] = "00:03:00",
+                ["Tokens:RefreshTokenIdleLifetime"] = "00:02:00",
+            },
+            services =>
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(time);
+            });
+        using var http = server.CreateClient();
+        var (_, username, tokens) = await http.NewUserAsync("spent");
+        time.Advance(TimeSpan.FromSeconds(90));
+        using (var rotated = await http.RefreshAsync(tokens.RefreshToken!))
+        {
+            tokens = await rotated.ReadTokensAsync();
+        }
+
+        // Past the session's absolute lifetime the token entry is still valid to OpenIddict, so the claim succeeds and
+        // the endpoint refuses afterwards: the refusal must not undo the claim.
+        time.Advance(TimeSpan.FromSeconds(91));
+        using (var refused = await http.RefreshAsync(tokens.RefreshToken!))
+        {
+            await Refusal.AssertInvalidGrantAsync(refused);
+        }
+
+        await using (var scope = server.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>();
+            var valid = await db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>()
+                .CountAsync(t => t.Type == OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.RefreshToken
+                    && t.Status == OpenIddict.Abstractions.OpenIddictConstants.Statuses.Valid);
+            Assert.Equal(0, valid); // the first token was redeemed by the rotation, the second by the refused refresh
+        }
+
+        using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // the turn was given back
+        using var login = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "password", ["client_id"] = PortcullisServer.ClientId, ["username"] = username,
+            ["password"] = ClientFlows.Password, ["scope"] = "openid offline_access",
+        }), quick.Token);
+        Assert.Equal(HttpStatusCode.OK, login.StatusCode);
     }
 
     /// <summary>
