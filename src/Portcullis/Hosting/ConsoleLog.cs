@@ -10,10 +10,10 @@ namespace Portcullis.Hosting;
 /// write differ from the framework's console provider. That provider takes one lock per line to queue it and issues one
 /// write to stdout per line: with one request line per request, a profile of <c>/api/me</c> under load had threads
 /// spinning on that lock, and the request line cost about 40% of the request's CPU. Here a line is handed over through
-/// a lock-free queue and a single writer thread writes everything queued in one call. Nothing is dropped: when the
-/// writer falls <see cref="MaxQueuedLines"/> behind, loggers wait for it, as the framework's provider does by default —
-/// for at most <see cref="MaxWait"/>: a line that still finds no room is dropped and counted, and the count is written
-/// as a warning line as soon as stdout takes lines again.
+/// a lock-free queue and a single writer thread writes everything queued in one call. While stdout keeps up nothing is
+/// dropped: when the writer falls <see cref="MaxQueuedLines"/> behind, loggers wait for it, as the framework's provider
+/// does by default, but for at most <see cref="MaxWait"/>. A line that still finds no room is dropped and counted, and
+/// the count is written as a warning line as soon as stdout takes lines again.
 /// </summary>
 [ProviderAlias("Console")] // Logging:Console:LogLevel and Logging:Console:FormatterOptions keep working
 public sealed class JsonConsoleLogProvider : JsonLineProvider
@@ -86,15 +86,14 @@ internal sealed class LogLineWriter : IDisposable
     private readonly Thread _thread;
     private readonly AutoResetEvent _wake = new(false);
     private readonly byte[] _buffer = new byte[BufferBytes];
+    private readonly int _maxQueued;
+    private readonly TimeSpan _maxWait;
     private int _used;
     private int _queued;
     private int _sleeping;
+    private long _dropped;
     private volatile bool _stopping;
     private volatile bool _stopped;
-
-    private readonly int _maxQueued;
-    private readonly TimeSpan _maxWait;
-    private long _dropped;
 
     public LogLineWriter(Stream output, int maxQueued, TimeSpan maxWait)
     {
@@ -282,6 +281,6 @@ internal sealed class LogLineWriter : IDisposable
             return; // a stuck stdout: do not hang the shutdown
         }
 
-        _output.Flush();
+        _wake.Dispose(); // the writer is gone, and later lines are written at once without it
     }
 }
