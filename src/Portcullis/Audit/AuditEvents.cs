@@ -43,6 +43,7 @@ public static class AuditEvents
     public static readonly Definition ClientDeleted = new(4202, "client_deleted", "An OAuth client was deleted.");
     public static readonly Definition ClientSecretRotated = new(4203, "client_secret_rotated", "A client's secret was replaced.");
     public static readonly Definition KeyRotated = new(4301, "key_rotated", "The token signing key was rotated.");
+    public static readonly Definition KeyEncryptionKeyRotated = new(4302, "kek_rotated", "The key ring was re-encrypted under a new key-encryption key.");
 
     // 5000-5999 authorization
     public static readonly Definition AccessDenied = new(5001, "authz_fail", "An authenticated caller lacked the permission a route requires (repeats of the same denial: one event per actor, route and permission per minute, with the count).");
@@ -68,7 +69,7 @@ public static class AuditEvents
         TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere,
         Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
-        RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated,
+        RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,
         GatewayDenied, GatewayInvalidRequest, GatewayUpstreamFault, GatewayUnauthenticated,
         RateLimited,

@@ -98,6 +98,7 @@ public static partial class Doctor
         }
 
         CheckPermissions(storage, dataDirectory, tls, findings);
+        CheckKeyEncryption(services.GetRequiredService<KeyEncryption>(), storage, dataDirectory, environment, findings);
         await CheckSigningKeysAsync(services, time, findings, ct);
         return findings;
     }
@@ -218,10 +219,11 @@ public static partial class Doctor
         return IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip);
     }
 
+    private const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
     private static void CheckPermissions(StorageOptions storage, string dataDirectory, TlsOptions tls, List<Finding> findings)
     {
-        const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
-            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
         if (Directory.Exists(dataDirectory) && (File.GetUnixFileMode(dataDirectory) & GroupOrOther) != 0)
         {
             findings.Add(new(Severity.Medium, "data-directory-permissions", "The data directory is accessible to other users.", $"chmod 700 {dataDirectory}"));
@@ -242,6 +244,46 @@ public static partial class Doctor
             }
         }
     }
+
+    /// <summary>
+    /// The key-encryption key is what keeps a copy of the database from yielding the signing keys: it must exist, be
+    /// readable by its owner only, and in production not travel with the SQLite file in one directory (one backup,
+    /// one copy of the directory, and both are gone).
+    /// </summary>
+    private static void CheckKeyEncryption(KeyEncryption keyEncryption, StorageOptions storage, string dataDirectory, IHostEnvironment environment, List<Finding> findings)
+    {
+        const string Fix = "Create one with 'portcullis keys new-kek --out /etc/portcullis/kek.pem' and set KeyEncryption:CertificatePath to it (see docs/deployment.md).";
+        if (keyEncryption.Current is not { } key)
+        {
+            findings.Add(new(Severity.High, "key-encryption-key-missing", "No key-encryption key: the server refuses to start.", Fix));
+            return;
+        }
+
+        findings.Add(new(Severity.Info, "key-encryption-key", $"The key ring in the database is encrypted with the key-encryption key from {key.Describe()}.",
+            "Keep it out of database backups; 'portcullis keys rotate-kek' replaces it."));
+        if (key.File is not { } file || !File.Exists(file))
+        {
+            return;
+        }
+
+        if ((File.GetUnixFileMode(file) & GroupOrOther) != 0)
+        {
+            findings.Add(new(Severity.High, "key-encryption-key-permissions", $"The key-encryption key {file} is readable by other users.", $"chmod 600 {file}"));
+        }
+
+        if (!storage.IsPostgres && !environment.IsDevelopment()
+            && string.Equals(Path.GetDirectoryName(Path.GetFullPath(file)), Path.GetDirectoryName(SqliteFile(storage, dataDirectory)), StringComparison.Ordinal))
+        {
+            findings.Add(new(Severity.Medium, "key-encryption-key-beside-database",
+                "The key-encryption key sits in the same directory as the SQLite database: a copy or backup of that directory holds both, and with both the signing keys can be recovered.",
+                Fix));
+        }
+    }
+
+    private static string SqliteFile(StorageOptions storage, string dataDirectory) =>
+        Path.GetFullPath(storage.ConnectionString is { Length: > 0 } connection
+            ? new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connection).DataSource
+            : Path.Combine(dataDirectory, "portcullis.db"));
 
     private static async Task CheckSigningKeysAsync(IServiceProvider services, TimeProvider time, List<Finding> findings, CancellationToken ct)
     {

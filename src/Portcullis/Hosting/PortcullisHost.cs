@@ -84,7 +84,17 @@ public static partial class PortcullisHost
         services.AddPortcullisStorage(storage, dataDirectory);
         builder.AddPortcullisRedaction(dataDirectory); // classified log values are redacted (Hosting/Redaction.cs)
         FileLogProvider.AddTo(builder); // optional rolling file of the same JSON lines (Logging:File, Hosting/FileLog.cs)
-        services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
+        // The key ring is stored in the database beside the keys it protects, so it is itself encrypted with a
+        // key-encryption key kept outside the database (Tokens/KeyEncryption.cs).
+        services.AddOptions<KeyEncryptionOptions>().BindConfiguration(KeyEncryptionOptions.Section);
+        var keyEncryption = KeyEncryption.Resolve(
+            builder.Configuration.GetSection(KeyEncryptionOptions.Section).Get<KeyEncryptionOptions>() ?? new KeyEncryptionOptions(), storage);
+        services.AddSingleton(keyEncryption);
+        var dataProtection = services.AddDataProtection().PersistKeysToDbContext<PortcullisDb>().SetApplicationName("portcullis");
+        if (keyEncryption.Current is { } kek)
+        {
+            dataProtection.ProtectKeysWithCertificate(kek.Certificate);
+        }
 
         services.AddIdentityCore<User>(identity =>
             {
@@ -328,11 +338,22 @@ public static partial class PortcullisHost
         }
 
         await EnsureBuiltInClientAsync(scope.ServiceProvider, ct);
+        // The key-encryption key loads (or, on SQLite's first start, is created) before anything reads the key ring,
+        // so a missing one stops start-up with what to set; keys written in the clear before it existed are encrypted.
+        var keyEncryption = services.GetRequiredService<KeyEncryption>();
+        if (await keyEncryption.EnsureReadyAsync(db, ct) is > 0 and var encrypted)
+        {
+            LogClearKeysEncrypted(services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PortcullisHost)), encrypted, keyEncryption.Current!.Describe());
+        }
+
         var keys = services.GetRequiredService<KeyRing>();
         await keys.EnsureKeysAsync(db, ct);
         await keys.ReloadAsync(db, ct);
         await services.GetRequiredService<RevocationState>().SyncAsync(db, ct);
     }
+
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Warning, Message = "{Count} Data Protection key(s) were stored unencrypted; they are now encrypted with the key-encryption key from {Source}. Older backups of the database still hold them in the clear.")]
+    private static partial void LogClearKeysEncrypted(ILogger logger, int count, string source);
 
     /// <summary>Creates the state directory readable by its owner only.</summary>
     public static void EnsurePrivateDirectory(string path)

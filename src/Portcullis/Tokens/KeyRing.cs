@@ -12,14 +12,15 @@ namespace Portcullis.Tokens;
 /// <summary>
 /// The token keys, loaded from the database: ES256 signing keys (the newest active one signs; retired ones stay
 /// published until the tokens they signed have expired) and one AES-256 key that encrypts refresh-token payloads.
-/// Private parts are stored protected with Data Protection, whose key ring is in the same database.
+/// Private parts are stored protected with Data Protection, whose key ring is in the same database, encrypted with a
+/// key-encryption key that is not (<see cref="KeyEncryption"/>).
 /// A reload fires a change token so OpenIddict picks the new keys up without a restart.
 /// </summary>
 public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<TokensOptions> tokenOptions, TimeProvider time) : IDisposable
 {
     public const string SigningUse = "sig";
     public const string EncryptionUse = "enc";
-    private const string Purpose = "Portcullis.Tokens.KeyRing.v1";
+    internal const string Purpose = "Portcullis.Tokens.KeyRing.v1";
 
     private readonly IDataProtector _protector = dataProtection.CreateProtector(Purpose);
     private volatile Snapshot _current = new([], new Dictionary<string, SecurityKey>(StringComparer.Ordinal), null, "");
@@ -104,7 +105,7 @@ public sealed class KeyRing(IDataProtectionProvider dataProtection, IOptions<Tok
             catch (CryptographicException)
             {
                 throw new Hosting.StartupException(
-                    $"Token key '{row.KeyId}' cannot be decrypted: the Data Protection key ring in the database is missing or belongs to another installation. Restore the whole database together: the Data Protection keys live in it too.");
+                    $"Token key '{row.KeyId}' cannot be decrypted: the key-encryption key (KeyEncryption settings, or {KeyEncryption.DefaultFile} in the data directory) is not the one the key ring was encrypted with, or the Data Protection key ring in the database is missing or belongs to another installation. Restore the database together with its key-encryption key.");
             }
 
             if (row.Use == SigningUse)

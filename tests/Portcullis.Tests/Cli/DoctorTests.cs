@@ -47,6 +47,44 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public async Task The_key_encryption_key_is_reported_medium_beside_the_database_and_high_when_others_can_read_it()
+    {
+        var (_, findings) = await RunAsync(); // first start: the key-encryption key is created in the data directory
+        var kek = Path.Combine(_dir, "data", Portcullis.Tokens.KeyEncryption.DefaultFile);
+        Assert.True(File.Exists(kek));
+        Assert.Contains(kek, Find(findings, "key-encryption-key")!.Value.GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal("medium", Find(findings, "key-encryption-key-beside-database")!.Value.GetProperty("severity").GetString());
+        Assert.Null(Find(findings, "key-encryption-key-permissions"));
+
+        File.SetUnixFileMode(kek, (UnixFileMode)0b110_100_100);
+        var (exit, after) = await RunAsync();
+
+        Assert.Equal(CliApp.Failed, exit);
+        var permissions = Find(after, "key-encryption-key-permissions");
+        Assert.Equal("high", permissions!.Value.GetProperty("severity").GetString());
+        Assert.Equal($"chmod 600 {kek}", permissions.Value.GetProperty("fix").GetString());
+    }
+
+    [Fact]
+    public async Task A_key_encryption_key_kept_apart_from_the_database_is_not_reported_beside_it()
+    {
+        var elsewhere = Directory.CreateTempSubdirectory("portcullis-kek-").FullName;
+        var kek = Path.Combine(elsewhere, "kek.pem");
+        Portcullis.Tokens.KeyEncryption.Write(kek, Portcullis.Tokens.KeyEncryption.Create());
+        try
+        {
+            var findings = await CheckAsync(new() { ["KeyEncryption:CertificatePath"] = kek });
+            Assert.Contains(findings, f => f.Id == "key-encryption-key" && f.Problem.Contains("KeyEncryption:CertificatePath", StringComparison.Ordinal));
+            Assert.DoesNotContain(findings, f => f.Id.StartsWith("key-encryption-key-", StringComparison.Ordinal));
+            Assert.False(File.Exists(Path.Combine(_dir, "data", Portcullis.Tokens.KeyEncryption.DefaultFile)));
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_CA_issued_certificate_with_private_files_has_no_high_finding()
     {
         var (cert, key) = WriteCaIssuedCertificate();

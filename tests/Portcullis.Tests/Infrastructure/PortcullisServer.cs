@@ -112,7 +112,11 @@ public sealed class PortcullisServer : IAsyncDisposable
             var certificate = X509Certificate2.CreateFromPemFile(
                 Path.Combine(dataDirectory, Certificates.DevCertFile), Path.Combine(dataDirectory, Certificates.DevKeyFile));
             var url = overrides["urls"]!.Split(';')[0];
-            return new PortcullisServer(app, dataDirectory, new Uri(url + "/"), certificate, canary, label, logs!);
+            return new PortcullisServer(app, dataDirectory, new Uri(url + "/"), certificate, canary, label, logs!)
+            {
+                // The CLI must open the key ring the server encrypted: the same key-encryption key settings.
+                KeyEncryptionSettings = overrides.Where(s => s.Key.StartsWith("KeyEncryption:", StringComparison.Ordinal)).ToDictionary(),
+            };
         }
     }
 
@@ -152,8 +156,13 @@ public sealed class PortcullisServer : IAsyncDisposable
 
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await CliApp.RunAsync(
-            [.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, await TestDatabase.SettingsForAsync(DataDirectory));
+        var settings = await TestDatabase.SettingsForAsync(DataDirectory);
+        foreach (var (key, value) in KeyEncryptionSettings)
+        {
+            settings[key] = value;
+        }
+
+        var exit = await CliApp.RunAsync([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, settings);
         foreach (var line in output.ToString().Split('\n'))
         {
             Canary.RecordFromJson(line);
@@ -164,6 +173,8 @@ public sealed class PortcullisServer : IAsyncDisposable
     }
 
     public sealed record CliResult(int ExitCode, string Out, string Error);
+
+    private IReadOnlyDictionary<string, string?> KeyEncryptionSettings { get; init; } = new Dictionary<string, string?>();
 
     private bool _stopped;
 

@@ -23,13 +23,25 @@ public static class TestDatabase
 
     private const string DatabaseFile = "pg-database";
 
+    /// <summary>The suite's key-encryption key (a PEM file), for servers and commands configured by hand.</summary>
+    public static string KeyEncryptionKeyFile => SuiteKeyEncryptionKey.Value;
+
+    private static readonly Lazy<string> SuiteKeyEncryptionKey = new(() =>
+    {
+        var path = Path.Combine(Directory.CreateTempSubdirectory("portcullis-kek-").FullName, "kek.pem");
+        Portcullis.Tokens.KeyEncryption.Write(path, Portcullis.Tokens.KeyEncryption.Create());
+        return path;
+    });
+
     private static readonly SemaphoreSlim TemplateLock = new(1, 1);
     private static string? _template;
 
     /// <summary>Settings that point a server (or the CLI) at the database belonging to <paramref name="dataDirectory"/>.</summary>
     public static async Task<Dictionary<string, string?>> SettingsForAsync(string dataDirectory)
     {
-        var settings = new Dictionary<string, string?>();
+        // One key-encryption key for the suite: generating an RSA key for every test server would cost up to a second
+        // each. The tests of the default (a file created in the data directory) and of rotation set their own.
+        var settings = new Dictionary<string, string?> { ["KeyEncryption:CertificatePath"] = KeyEncryptionKeyFile };
         if (!IsPostgres)
         {
             return settings;

@@ -141,7 +141,12 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         var error = new StringWriter();
         var exit = await CliApp.RunAsync(
             [.. args, "--data-dir", dataDirectory], new StringReader(""), output, error,
-            new Dictionary<string, string?> { ["Storage:Provider"] = "Postgres", ["Storage:ConnectionString"] = connection });
+            new Dictionary<string, string?>
+            {
+                ["Storage:Provider"] = "Postgres",
+                ["Storage:ConnectionString"] = connection,
+                ["KeyEncryption:CertificatePath"] = TestDatabase.KeyEncryptionKeyFile,
+            });
         return (exit, output.ToString(), error.ToString());
     }
 
