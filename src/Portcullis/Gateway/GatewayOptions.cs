@@ -55,6 +55,12 @@ public sealed class GatewayRouteOptions
 
     /// <summary>How long the upstream may stay silent before the caller gets 504. Default 30 s.</summary>
     public TimeSpan? Timeout { get; set; }
+
+    /// <summary>
+    /// Upstream response headers that name its software (<see cref="GatewayRouteCompiler.SoftwareHeaders"/>: <c>Server</c>,
+    /// <c>X-AspNet-Version</c>, …) to pass to the client anyway. Default none: all of them are removed.
+    /// </summary>
+    public List<string> KeepResponseHeaders { get; set; } = [];
 }
 
 public sealed class GatewayRequireOptions

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing.Patterns;
 using Portcullis.RateLimits;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
 
 namespace Portcullis.Gateway;
 
@@ -27,7 +28,8 @@ public sealed record GatewayRoute(
     ForwardMode Forward,
     TimeSpan Timeout,
     string PolicyName,
-    AuthorizationPolicy? Policy);
+    AuthorizationPolicy? Policy,
+    IReadOnlyList<string> RemovedResponseHeaders);
 
 /// <summary>One generation of routes: what YARP serves and what the policy provider and checks look up.</summary>
 public sealed record GatewaySnapshot(long Generation, IReadOnlyDictionary<string, GatewayRoute> ByPolicy, IReadOnlyDictionary<string, GatewayRoute> ByRouteId,
@@ -54,6 +56,20 @@ public static partial class GatewayRouteCompiler
     public static readonly string[] ReservedRoots = ["api", "connect", ".well-known", "health", "metrics", "openapi", "test"];
 
     private static readonly string[] RefusedMethods = ["TRACE", "TRACK", "CONNECT"];
+
+    /// <summary>
+    /// Upstream response headers that tell a client which software and version answered (a map to its known
+    /// vulnerabilities) and nothing it needs: removed from every proxied response unless the route keeps them. After
+    /// the OWASP Secure Headers Project's list of headers to remove.
+    /// </summary>
+    public static readonly string[] SoftwareHeaders =
+    [
+        "Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-SourceFiles", "X-Runtime", "X-Generator",
+        "X-Powered-CMS", "X-Server-Powered-By", "Powered-By", "X-Backend-Server", "X-Drupal-Cache", "X-Drupal-Dynamic-Cache",
+    ];
+
+    /// <summary><see cref="Hosting.SecurityHeaders"/> removes it from every response Portcullis sends, proxied or not.</summary>
+    private const string AlwaysRemoved = "X-Powered-By";
 
     /// <summary>A declared route with where it came from (for messages) and the directory its schema path is relative to.</summary>
     public sealed record Source(string At, GatewayRouteOptions Route, string BaseDirectory);
@@ -144,7 +160,7 @@ public static partial class GatewayRouteCompiler
                 HttpRequest = new ForwarderRequestConfig { ActivityTimeout = route.Timeout },
                 HttpClient = new HttpClientConfig { DangerousAcceptAnyServerCertificate = false },
             });
-            routes.Add(new RouteConfig
+            var config = new RouteConfig
             {
                 RouteId = id,
                 ClusterId = id,
@@ -154,7 +170,14 @@ public static partial class GatewayRouteCompiler
                 // YARP takes one policy name; the others are added as endpoint metadata (GatewayEndpoints).
                 RateLimiterPolicy = route.RateLimits[0],
                 MaxRequestBodySize = route.MaxBodyBytes,
-            });
+            };
+            foreach (var header in route.RemovedResponseHeaders)
+            {
+                // Always, not YARP's default Success: an upstream's 404 or 500 names its software just the same.
+                config = config.WithTransformResponseHeaderRemove(header, ResponseCondition.Always);
+            }
+
+            routes.Add(config);
         }
 
         return (new GatewaySnapshot(
@@ -267,6 +290,19 @@ public static partial class GatewayRouteCompiler
             errors.Add($"{at}:Timeout must be between 00:00:00.1 and 00:10:00.");
         }
 
+        var keep = r.KeepResponseHeaders.Select(h => h.Trim()).Where(h => h.Length > 0).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        foreach (var header in keep)
+        {
+            if (string.Equals(header, AlwaysRemoved, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"{at}:KeepResponseHeaders cannot keep {AlwaysRemoved}: Portcullis removes it from every response it sends.");
+            }
+            else if (!SoftwareHeaders.Contains(header, StringComparer.OrdinalIgnoreCase))
+            {
+                errors.Add($"{at}:KeepResponseHeaders has '{header}', which is not removed (other upstream headers pass unchanged); it may name {string.Join(", ", SoftwareHeaders.Where(h => h != AlwaysRemoved))}.");
+            }
+        }
+
         var body = r.Body;
         var maxBytes = body?.MaxBytes ?? DefaultMaxBodyBytes;
         JsonSchema? schema = null;
@@ -302,7 +338,8 @@ public static partial class GatewayRouteCompiler
 
         var policyName = $"{PolicyPrefix}{generation.ToString(CultureInfo.InvariantCulture)}:{r.Name}";
         return new GatewayRoute(r.Name!, r.Match!, methods, upstream!, r.Anonymous, roles, scopes, limits, maxBytes, body?.MaxBytes is not null,
-            contentTypes, schema, forward, timeout, policyName, r.Anonymous ? null : BuildPolicy(roles, scopes));
+            contentTypes, schema, forward, timeout, policyName, r.Anonymous ? null : BuildPolicy(roles, scopes),
+            [.. SoftwareHeaders.Where(h => !keep.Contains(h, StringComparer.OrdinalIgnoreCase))]);
     }
 
     private static AuthorizationPolicy BuildPolicy(IReadOnlyList<string> roles, IReadOnlyList<string> scopes) =>

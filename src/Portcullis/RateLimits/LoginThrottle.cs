@@ -32,6 +32,9 @@ public sealed class LoginThrottleOptions
 /// per username, failures beyond a free allowance open a backoff window that doubles up to a ceiling and closes
 /// on success; per client IP, a sliding window caps attempts (System.Threading.RateLimiting). Both apply the same
 /// way to names that exist and names that do not, so a throttled answer reveals nothing about the account.
+/// Every duration here is measured on the monotonic clock (<see cref="TimeProvider.GetTimestamp"/>), never the wall
+/// clock: a step of the system clock (NTP, an operator, a VM resumed) must neither stretch a backoff beyond
+/// <see cref="LoginThrottleOptions.MaxBackoff"/> nor end it early.
 /// </summary>
 public sealed class LoginThrottle : IDisposable
 {
@@ -41,11 +44,13 @@ public sealed class LoginThrottle : IDisposable
     private readonly PartitionedRateLimiter<IPAddress> _perIp;
     private long _lastSweep;
 
+    /// <summary>Times are <see cref="TimeProvider.GetTimestamp"/> values: comparable only with each other.</summary>
     private sealed class AccountState
     {
         public int Failures;
-        public DateTimeOffset BlockedUntil;
-        public DateTimeOffset LastFailure;
+        public long BlockedAt;
+        public TimeSpan Backoff;
+        public long LastFailure;
     }
 
     public LoginThrottle(IOptions<LoginThrottleOptions> options, TimeProvider time)
@@ -64,7 +69,7 @@ public sealed class LoginThrottle : IDisposable
 
     public enum Alert { None, CredentialStuffing, BruteForce }
 
-    private readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _ipAlerts = new();
+    private readonly ConcurrentDictionary<IPAddress, long> _ipAlerts = new();
 
     /// <summary>Null when the attempt may proceed; otherwise how long the caller should wait.</summary>
     public TimeSpan? Check(IPAddress? ip, string? username) => Check(ip, username, out _);
@@ -78,9 +83,9 @@ public sealed class LoginThrottle : IDisposable
             if (!lease.IsAcquired)
             {
                 // One alert per IP per window, however many attempts follow.
-                var now = _time.GetUtcNow();
+                var now = _time.GetTimestamp();
                 var source = ip ?? IPAddress.None;
-                if (!_ipAlerts.TryGetValue(source, out var last) || now - last > _options.IpWindow)
+                if (!_ipAlerts.TryGetValue(source, out var last) || _time.GetElapsedTime(last, now) > _options.IpWindow)
                 {
                     _ipAlerts[source] = now;
                     alert = Alert.CredentialStuffing;
@@ -94,10 +99,11 @@ public sealed class LoginThrottle : IDisposable
         {
             lock (state)
             {
-                var wait = state.BlockedUntil - _time.GetUtcNow();
+                var wait = state.Backoff - _time.GetElapsedTime(state.BlockedAt);
                 if (wait > TimeSpan.Zero)
                 {
-                    return wait;
+                    // Even a timestamp source that ran backwards cannot stretch it past the backoff set (≤ MaxBackoff).
+                    return wait > state.Backoff ? state.Backoff : wait;
                 }
             }
         }
@@ -114,12 +120,12 @@ public sealed class LoginThrottle : IDisposable
         }
 
         var raised = Alert.None;
-        var now = _time.GetUtcNow();
+        var now = _time.GetTimestamp();
         var state = _accounts.GetOrAdd(key, _ => new AccountState());
         lock (state)
         {
             // Failures long ago no longer count: an owner returning later starts fresh.
-            if (now - state.LastFailure > _options.MaxBackoff * 2)
+            if (_time.GetElapsedTime(state.LastFailure, now) > _options.MaxBackoff * 2)
             {
                 state.Failures = 0;
             }
@@ -134,8 +140,8 @@ public sealed class LoginThrottle : IDisposable
 
             if (over > 0)
             {
-                var backoff = TimeSpan.FromTicks(Math.Min(_options.MaxBackoff.Ticks, _options.FirstBackoff.Ticks << Math.Min(over - 1, 20)));
-                state.BlockedUntil = now + backoff;
+                state.Backoff = TimeSpan.FromTicks(Math.Min(_options.MaxBackoff.Ticks, _options.FirstBackoff.Ticks << Math.Min(over - 1, 20)));
+                state.BlockedAt = now;
             }
         }
 
@@ -152,17 +158,17 @@ public sealed class LoginThrottle : IDisposable
     }
 
     /// <summary>Memory stays bounded: idle entries go once their failures no longer count.</summary>
-    private void Sweep(DateTimeOffset now)
+    private void Sweep(long now)
     {
         var last = Interlocked.Read(ref _lastSweep);
-        if (now.UtcTicks - last < TimeSpan.FromMinutes(1).Ticks || Interlocked.CompareExchange(ref _lastSweep, now.UtcTicks, last) != last)
+        if (_time.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1) || Interlocked.CompareExchange(ref _lastSweep, now, last) != last)
         {
             return;
         }
 
         foreach (var (key, state) in _accounts)
         {
-            if (now - state.LastFailure > _options.MaxBackoff * 2)
+            if (_time.GetElapsedTime(Volatile.Read(ref state.LastFailure), now) > _options.MaxBackoff * 2)
             {
                 _accounts.TryRemove(key, out _);
             }
@@ -170,7 +176,7 @@ public sealed class LoginThrottle : IDisposable
 
         foreach (var (ip, at) in _ipAlerts)
         {
-            if (now - at > _options.IpWindow)
+            if (_time.GetElapsedTime(at, now) > _options.IpWindow)
             {
                 _ipAlerts.TryRemove(ip, out _);
             }

@@ -104,6 +104,7 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     public async Task SyncAsync(PortcullisDb db, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        var tick = time.GetTimestamp();
         var gaps = _gaps.Keys.ToList();
         var rows = await db.Revocations.AsNoTracking()
             .Where(r => (r.Id > _lastSeen || gaps.Contains(r.Id)) && r.ExpiresAt > now)
@@ -119,14 +120,14 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
                 // The ids between may belong to transactions still running (bounded: a burst of in-flight ones is small).
                 for (var id = Math.Max(_lastSeen + 1, row.Id - MaxGapsPerStep); id < row.Id; id++)
                 {
-                    _gaps.TryAdd(id, now);
+                    _gaps.TryAdd(id, tick);
                 }
 
                 _lastSeen = row.Id;
             }
         }
 
-        foreach (var (id, noticed) in _gaps.Where(g => now - g.Value > GapWait).ToList())
+        foreach (var id in _gaps.Where(g => time.GetElapsedTime(g.Value, tick) > GapWait).Select(g => g.Key).ToList())
         {
             _gaps.Remove(id); // rolled back, or an expired row: nothing will ever appear there
         }
@@ -141,7 +142,9 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     private const int MaxGapsPerStep = 1_000;
 
     // Only SyncAsync touches it, and SyncAsync never runs twice at once (start-up, then the one background loop).
-    private readonly Dictionary<long, DateTimeOffset> _gaps = [];
+    // Values are monotonic timestamps: a wall-clock step forward must not give up on a gap before its transaction
+    // could have committed (the revocation would never apply). Row expiry stays on the wall clock: it is stored.
+    private readonly Dictionary<long, long> _gaps = [];
 
     private void Apply(string kind, string value, DateTimeOffset expires)
     {

@@ -85,6 +85,33 @@ public sealed class GatewayConfigTests : IDisposable
     }
 
     [Fact]
+    public void KeepResponseHeaders_may_name_only_the_software_headers_the_gateway_removes()
+    {
+        var typo = Route("typo", "/typo");
+        typo.KeepResponseHeaders = ["Sever", "X-Request-Id"];
+        var powered = Route("powered", "/powered");
+        powered.KeepResponseHeaders = ["x-powered-by"];
+
+        var (refused, errors) = GatewayRouteCompiler.Compile(new GatewayOptions { Routes = [typo, powered] }, Policies, 1);
+
+        Assert.Null(refused);
+        Assert.Equal(3, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("Gateway:Routes:0:KeepResponseHeaders has 'Sever', which is not removed", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Gateway:Routes:0:KeepResponseHeaders has 'X-Request-Id'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Gateway:Routes:1:KeepResponseHeaders cannot keep X-Powered-By", StringComparison.Ordinal));
+
+        var keeps = Route("keeps", "/keeps");
+        keeps.KeepResponseHeaders = [" server ", "X-Runtime"];
+        var (snapshot, none) = GatewayRouteCompiler.Compile(new GatewayOptions { Routes = [keeps, Route("default", "/default")] }, Policies, 1);
+
+        Assert.Empty(none);
+        IEnumerable<string> Removed(int route) => snapshot!.Routes[route].Transforms!
+            .Select(t => Assert.Contains("ResponseHeaderRemove", t) + "/" + t["When"]);
+        Assert.Equal(GatewayRouteCompiler.SoftwareHeaders.Select(h => h + "/Always"), Removed(1));
+        Assert.Equal(GatewayRouteCompiler.SoftwareHeaders.Except(["Server", "X-Runtime"]).Select(h => h + "/Always"), Removed(0));
+    }
+
+    [Fact]
     public void Same_path_with_different_methods_is_allowed()
     {
         var get = Route("get", "/items/{id}");

@@ -73,6 +73,8 @@ public sealed class GatewayFixture : IAsyncLifetime
         Route("assertion", "/assertion-echo/{**rest}", "GET", extra: [("Require:Roles:0", "user"), ("Forward", "Assertion")]);
         Route("upload", "/upload/{**rest}", "POST", extra: [("Require:Roles:0", "user"), ("Body:MaxBytes", "2048"), ("Body:ContentTypes:0", "text/plain")]);
         Route("limited", "/limited/{**rest}", "GET", extra: [("Require:Authenticated", "true"), ("RateLimits:0", "five-per-minute")]);
+        Route("leaky", "/leaky/{**rest}", "GET", extra: ("Anonymous", "true"));
+        Route("leaky-kept", "/leaky-kept/{**rest}", "GET", extra: [("Anonymous", "true"), ("KeepResponseHeaders:0", "server"), ("KeepResponseHeaders:1", "X-AspNet-Version")]);
         settings["RateLimits:Policies:five-per-minute:Algorithm"] = "FixedWindow";
         settings["RateLimits:Policies:five-per-minute:PermitLimit"] = "5";
         settings["RateLimits:Policies:five-per-minute:Window"] = "00:01:00";

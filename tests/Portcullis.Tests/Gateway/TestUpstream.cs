@@ -10,7 +10,8 @@ namespace Portcullis.Tests.Gateway;
 
 /// <summary>
 /// A tiny upstream on plain HTTP, 127.0.0.1, a free port: it echoes what it received (method, path, raw target,
-/// headers, body) as JSON, sleeps on /slow, and keeps notes owned by the forwarded user id (the BOLA check).
+/// headers, body) as JSON, sleeps on /slow, names its software on /leaky, and keeps notes owned by the forwarded
+/// user id (the BOLA check).
 /// </summary>
 public sealed class TestUpstream : IAsyncDisposable
 {
@@ -23,6 +24,9 @@ public sealed class TestUpstream : IAsyncDisposable
     }
 
     public Uri Address { get; }
+
+    /// <summary>The Server header /leaky answers with.</summary>
+    public const string LeakyServer = "BaseHTTP/0.6 Python/3.11.7";
 
     /// <summary>Note id → owner's user id.</summary>
     public ConcurrentDictionary<string, string> Notes { get; } = new(StringComparer.Ordinal);
@@ -60,6 +64,22 @@ public sealed class TestUpstream : IAsyncDisposable
             await Task.Delay(TimeSpan.FromSeconds(5), context.RequestAborted);
             return Results.Ok();
         });
+        // Names its software the way real upstreams do (Python's http.server, PHP, classic ASP.NET), plus a header of
+        // its own that must pass; ?status= answers with another status.
+        foreach (var prefix in new[] { "/leaky", "/leaky-kept" })
+        {
+            app.MapGet(prefix + "/{**rest}", (HttpContext context, int? status) =>
+            {
+                var headers = context.Response.Headers;
+                headers.Server = LeakyServer;
+                headers["X-Powered-By"] = "PHP/8.3.1";
+                headers["X-AspNet-Version"] = "4.0.30319";
+                headers["X-AspNetMvc-Version"] = "5.2";
+                headers["X-Request-Id"] = "upstream-request-42";
+                return Results.Text("leaky", statusCode: status ?? 200);
+            });
+        }
+
         app.Map("/{**rest}", async (HttpContext context) =>
         {
             using var reader = new StreamReader(context.Request.Body);

@@ -116,6 +116,101 @@ public sealed class LoginThrottleTests
         Assert.False(string.IsNullOrEmpty(tokens.AccessToken));
     }
 
+    /// <summary>A server with three free failures, a 2 s first backoff and a 4 s ceiling, on <paramref name="time"/>.</summary>
+    private static Task<PortcullisServer> StartSteppingAsync(SteppingClock time) =>
+        StartAsync(freeFailures: 3, first: "00:00:02", max: "00:00:04", time: time);
+
+    /// <summary>Registers an account and fails its password four times: the fourth failure opens the 2 s backoff.</summary>
+    private static async Task<string> StartBackoffAsync(HttpClient http)
+    {
+        var name = ClientFlows.UniqueName("clock");
+        await http.RegisterOkAsync(name);
+        for (var i = 0; i < 4; i++)
+        {
+            using var failed = await http.PasswordGrantAsync(name, Wrong);
+            Assert.Equal(HttpStatusCode.BadRequest, failed.StatusCode);
+        }
+
+        return name;
+    }
+
+    [Fact]
+    public async Task A14_a_wall_clock_step_back_during_a_backoff_neither_stretches_Retry_After_nor_holds_the_owner_longer()
+    {
+        var time = new SteppingClock();
+        await using var server = await StartSteppingAsync(time);
+        using var http = server.CreateClient();
+        var name = await StartBackoffAsync(http);
+
+        time.Advance(TimeSpan.FromSeconds(1.2)); // 0.8 s of the 2 s backoff remain
+        time.StepWallClock(TimeSpan.FromMinutes(-10));
+
+        using (var held = await http.PasswordGrantAsync(name, ClientFlows.Password))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, held.StatusCode);
+            var retryAfter = held.Headers.RetryAfter!.Delta!.Value;
+            Assert.True(retryAfter <= TimeSpan.FromSeconds(4), $"Retry-After {retryAfter} is beyond MaxBackoff");
+            Assert.Equal(TimeSpan.FromSeconds(1), retryAfter); // what remains of the backoff, rounded up
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1)); // the backoff has run out, whatever the wall clock says
+        using var owner = await http.PasswordGrantAsync(name, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+    }
+
+    [Fact]
+    public async Task A14_a_wall_clock_step_forward_does_not_cut_a_backoff_short()
+    {
+        var time = new SteppingClock();
+        await using var server = await StartSteppingAsync(time);
+        using var http = server.CreateClient();
+        var name = await StartBackoffAsync(http);
+
+        time.StepWallClock(TimeSpan.FromMinutes(10));
+
+        using (var held = await http.PasswordGrantAsync(name, ClientFlows.Password))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, held.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(2), held.Headers.RetryAfter!.Delta!.Value);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        using (var stillHeld = await http.PasswordGrantAsync(name, ClientFlows.Password))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, stillHeld.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        using var owner = await http.PasswordGrantAsync(name, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+    }
+
+    [Fact]
+    public async Task A10_a_wall_clock_step_forward_does_not_wipe_an_accounts_failures()
+    {
+        var time = new SteppingClock();
+        await using var server = await StartSteppingAsync(time);
+        using var http = server.CreateClient();
+        var name = ClientFlows.UniqueName("clock");
+        await http.RegisterOkAsync(name);
+        for (var i = 0; i < 3; i++)
+        {
+            using var free = await http.PasswordGrantAsync(name, Wrong);
+            Assert.Equal(HttpStatusCode.BadRequest, free.StatusCode);
+        }
+
+        // An hour on the wall clock, far beyond the 8 s after which old failures are forgotten; none passed really.
+        time.StepWallClock(TimeSpan.FromHours(1));
+        using (var fourth = await http.PasswordGrantAsync(name, Wrong))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, fourth.StatusCode);
+        }
+
+        using var held = await http.PasswordGrantAsync(name, ClientFlows.Password);
+        Assert.Equal(HttpStatusCode.TooManyRequests, held.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(2), held.Headers.RetryAfter!.Delta!.Value);
+    }
+
     [Fact]
     public async Task A11_one_IP_trying_many_accounts_is_cut_off_for_that_IP()
     {
