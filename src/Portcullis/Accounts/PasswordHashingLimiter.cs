@@ -55,7 +55,7 @@ public sealed class PasswordHashingOptionsValidator : IValidateOptions<PasswordH
 /// <para>
 /// Every hash a request can trigger runs inside <see cref="RunAsync{T}"/>; <see cref="Argon2PasswordHasher"/> refuses
 /// to hash in a request outside it, so an endpoint that forgets the gate fails its tests instead of reopening the
-/// flood. Admission is taken before the account is looked up, so a refusal says nothing about the account.
+/// flood. Admission does not depend on the account, so a refusal says nothing about it.
 /// </para>
 /// </summary>
 public sealed partial class PasswordHashingLimiter : IDisposable
@@ -113,7 +113,12 @@ public sealed partial class PasswordHashingLimiter : IDisposable
         }
 
         InsidePermit.Value = true;
-        return new Admission<T>(true, await work());
+        // On a thread of its own, not the pool's: Argon2 blocks its thread for the whole hash, and MaxConcurrent
+        // (the number of cores by default) blocked pool threads would leave the pool's minimum with nothing for
+        // health checks and signed-in calls until it grows. Work up to its first real await runs on that thread,
+        // so callers look the account up first and hash in the synchronous part.
+        var value = await Task.Factory.StartNew(work, ct, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default).Unwrap();
+        return new Admission<T>(true, value);
     }
 
     private async ValueTask<RateLimitLease?> AcquireAsync(CancellationToken ct)

@@ -204,15 +204,15 @@ public static partial class TokenEndpoint
 
     /// <summary>
     /// The verdict, and the account the name belongs to (if any) for the audit trail: one lookup. <see cref="Busy"/>:
-    /// password hashing was at capacity and nothing was checked (or looked up).
+    /// password hashing was at capacity and the password was not checked.
     /// </summary>
     internal readonly record struct CredentialCheck(User? Valid, User? Known, bool Busy = false);
 
     /// <summary>
     /// Verifies a login with equal work whatever the outcome: an unknown user costs a dummy hash, a disabled user
     /// the real one. A password too long to be valid is refused before any hashing (long-password DoS). Admission
-    /// to hashing (<see cref="PasswordHashingLimiter"/>) comes before the account is looked up, for every name alike,
-    /// so a busy answer says nothing about the account.
+    /// to hashing (<see cref="PasswordHashingLimiter"/>) is asked for every name alike, after the same lookup, so a
+    /// busy answer says nothing about the account.
     /// </summary>
     internal static async Task<CredentialCheck> CheckAsync(
         string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
@@ -223,9 +223,10 @@ public static partial class TokenEndpoint
             return new CredentialCheck(null, await FindAsync(username, users)); // no hashing, so no permit
         }
 
+        // Looked up before admission: the hash then runs in the synchronous part of the work, on the limiter's thread.
+        var user = await FindAsync(username, users);
         var admission = await hashing.RunAsync(async () =>
         {
-            var user = await FindAsync(username, users);
             if (user is null)
             {
                 hasher.VerifyDummy(password);
