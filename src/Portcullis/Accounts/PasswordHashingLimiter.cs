@@ -131,12 +131,13 @@ public sealed partial class PasswordHashingLimiter : IDisposable
         }
 
         lease.Dispose();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(_options.QueueTimeout);
+        // The wait is bounded on the TimeProvider's timer (monotonic, and the tests' fake clock), not the wall clock.
+        using var timeout = new CancellationTokenSource(_options.QueueTimeout, _time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
         try
         {
             // A full queue answers at once with a failed lease; a queued request waits here without a thread.
-            lease = await _limiter.AcquireAsync(1, timeout.Token);
+            lease = await _limiter.AcquireAsync(1, wait.Token);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
