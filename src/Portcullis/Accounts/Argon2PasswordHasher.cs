@@ -10,9 +10,10 @@ namespace Portcullis.Accounts;
 /// <summary>
 /// Argon2id (libsodium via Geralt), written as the standard <c>$argon2id$v=19$m=…,t=…,p=1$…</c> string.
 /// Older hashes (Identity's PBKDF2 V2/V3, or Argon2id with weaker parameters) still verify and are rewritten
-/// on the next successful login (UserManager does that when this returns SuccessRehashNeeded).
+/// on the next successful login (UserManager does that when this returns SuccessRehashNeeded). In a request, every
+/// call must hold a <see cref="PasswordHashingLimiter"/> permit (checked here).
 /// </summary>
-public sealed class Argon2PasswordHasher(IOptions<AccountOptions> options) : IPasswordHasher<User>
+public sealed class Argon2PasswordHasher(IOptions<AccountOptions> options, PasswordHashingLimiter limiter, PortcullisMetrics metrics) : IPasswordHasher<User>
 {
     private const string Prefix = "$argon2id$";
     private readonly PasswordHasher<User> _legacy = new();
@@ -20,10 +21,15 @@ public sealed class Argon2PasswordHasher(IOptions<AccountOptions> options) : IPa
     // A fixed hash with the current parameters, verified for unknown users so they cost the same work.
     private readonly Lazy<string> _dummy = new(() => Hash("portcullis-dummy-password-for-equal-work", options.Value));
 
-    public string HashPassword(User user, string password) => Hash(password, options.Value);
+    public string HashPassword(User user, string password)
+    {
+        Count("hash");
+        return Hash(password, options.Value);
+    }
 
     public PasswordVerificationResult VerifyHashedPassword(User user, string hashedPassword, string providedPassword)
     {
+        Count("verify");
         if (!hashedPassword.StartsWith(Prefix, StringComparison.Ordinal))
         {
             // Identity's own format (PBKDF2). Never keep it after a successful login.
@@ -46,8 +52,17 @@ public sealed class Argon2PasswordHasher(IOptions<AccountOptions> options) : IPa
     }
 
     /// <summary>Spends the same work as a real verification, for accounts that do not exist.</summary>
-    public void VerifyDummy(string providedPassword) =>
+    public void VerifyDummy(string providedPassword)
+    {
+        Count("verify_dummy");
         Argon2id.VerifyHash(_dummy.Value, Encoding.UTF8.GetBytes(providedPassword));
+    }
+
+    private void Count(string operation)
+    {
+        limiter.EnsureAdmitted();
+        metrics.PasswordHashes.Add(1, new KeyValuePair<string, object?>("operation", operation));
+    }
 
     private static string Hash(string password, AccountOptions o)
     {

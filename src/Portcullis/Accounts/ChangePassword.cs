@@ -17,7 +17,7 @@ public static class ChangePassword
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
         HttpContext http, ClaimsPrincipal caller, UserManager<User> users, Argon2PasswordHasher hasher,
-        PasswordPolicy passwords, SessionTerminator sessions, Audit.AuditLog audit)
+        PasswordPolicy passwords, SessionTerminator sessions, Audit.AuditLog audit, PasswordHashingLimiter hashing)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -30,21 +30,43 @@ public static class ChangePassword
             return TypedResults.NotFound();
         }
 
-        if (passwords.IsOverLong(request!.CurrentPassword) || !await users.CheckPasswordAsync(user, request.CurrentPassword))
+        if (passwords.IsOverLong(request!.CurrentPassword))
         {
             await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, $"user:{user.Id}", ct: http.RequestAborted);
             return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
         }
 
-        if (passwords.Validate(request.NewPassword, user.UserName) is { } error)
+        // The new password's rules first (no hashing), then both hashes under one permit, the database write after it.
+        var newPasswordError = passwords.Validate(request.NewPassword, user.UserName);
+        var admission = await hashing.RunAsync(async () =>
         {
-            return JsonBody.Invalid("newPassword", error);
+            if (!await users.CheckPasswordAsync(user, request.CurrentPassword))
+            {
+                return (Valid: false, Hash: (string?)null);
+            }
+
+            return (Valid: true, Hash: newPasswordError is null ? hasher.HashPassword(user, request.NewPassword) : null);
+        }, http.RequestAborted);
+        if (!admission.Admitted)
+        {
+            return hashing.Busy(http);
+        }
+
+        if (!admission.Value.Valid)
+        {
+            await audit.WriteAsync(Audit.AuditEvents.PasswordChangeFailed, Audit.AuditOutcomes.Failure, $"user:{user.Id}", ct: http.RequestAborted);
+            return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
+        }
+
+        if (newPasswordError is not null || admission.Value.Hash is not { } newHash)
+        {
+            return JsonBody.Invalid("newPassword", newPasswordError ?? "The new password is not valid.");
         }
 
         audit.Record(Audit.AuditEvents.PasswordChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { sessionsEnded = "all" });
         await sessions.EndAllSessionsAsync(user, () =>
         {
-            user.PasswordHash = hasher.HashPassword(user, request.NewPassword);
+            user.PasswordHash = newHash;
             return users.UpdateAsync(user);
         }, http.RequestAborted);
         return TypedResults.NoContent();

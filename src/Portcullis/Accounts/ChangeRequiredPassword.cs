@@ -18,7 +18,7 @@ public static class ChangeRequiredPassword
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
         HttpContext http, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
-        SessionTerminator sessions, LoginThrottle throttle, Audit.AuditLog audit)
+        SessionTerminator sessions, LoginThrottle throttle, Audit.AuditLog audit, PasswordHashingLimiter hashing)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -31,7 +31,12 @@ public static class ChangeRequiredPassword
             return TokenEndpoint.TooManyAttempts(http, wait);
         }
 
-        var user = await TokenEndpoint.CheckCredentialsAsync(request.Username, request.CurrentPassword, users, hasher, passwords);
+        var (user, _, busy) = await TokenEndpoint.CheckAsync(request.Username, request.CurrentPassword, users, hasher, passwords, hashing, http.RequestAborted);
+        if (busy)
+        {
+            return hashing.Busy(http);
+        }
+
         if (user is null)
         {
             throttle.Failed(request.Username);
@@ -50,10 +55,17 @@ public static class ChangeRequiredPassword
             return JsonBody.Invalid("newPassword", "The new password must differ from the current one.");
         }
 
+        // A second admission for the new hash (the check above released its permit): refused, nothing has changed.
+        var hashed = await hashing.RunAsync(() => Task.FromResult(hasher.HashPassword(user, request.NewPassword)), http.RequestAborted);
+        if (!hashed.Admitted)
+        {
+            return hashing.Busy(http);
+        }
+
         audit.Record(Audit.AuditEvents.PasswordChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { required = true }, actor: $"user:{user.Id}");
         await sessions.EndAllSessionsAsync(user, () =>
         {
-            user.PasswordHash = hasher.HashPassword(user, request.NewPassword);
+            user.PasswordHash = hashed.Value;
             user.MustChangePassword = false;
             return users.UpdateAsync(user);
         }, http.RequestAborted);

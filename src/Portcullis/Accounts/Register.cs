@@ -18,7 +18,7 @@ public static partial class Register
     public sealed record AccountResponse(Guid Id, [property: PiiData] string Username, [property: PiiData] string Email, DateTimeOffset Created);
 
     public static async Task<Results<Created<AccountResponse>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        HttpContext http, AccountCreator creator, IOptions<AccountOptions> options)
+        HttpContext http, AccountCreator creator, IOptions<AccountOptions> options, PasswordHashingLimiter hashing)
     {
         if (!options.Value.AllowRegistration)
         {
@@ -40,20 +40,26 @@ public static partial class Register
         return result.Match<Results<Created<AccountResponse>, ValidationProblem, ProblemHttpResult>>(
             user => TypedResults.Created($"/api/me", new AccountResponse(user.Id, user.UserName!, user.Email!, user.CreatedAt)),
             errors => TypedResults.ValidationProblem(errors, title: "The request is invalid.", type: ProblemTypes.Validation),
-            () => TypedResults.Problem(statusCode: 409, title: "The username or e-mail address is not available.", type: ProblemTypes.Conflict));
+            () => TypedResults.Problem(statusCode: 409, title: "The username or e-mail address is not available.", type: ProblemTypes.Conflict),
+            () => hashing.Busy(http));
     }
 }
 
 /// <summary>Creates accounts for registration and the CLI, with the same rules for both.</summary>
-public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> users, PasswordPolicy passwords, TimeProvider time, Audit.AuditLog audit, IHttpContextAccessor http)
+public sealed partial class AccountCreator(
+    PortcullisDb db, UserManager<User> users, PasswordPolicy passwords, Argon2PasswordHasher hasher, PasswordHashingLimiter hashing,
+    TimeProvider time, Audit.AuditLog audit, IHttpContextAccessor http)
 {
     public sealed class Outcome
     {
         public User? User { get; init; }
         public Dictionary<string, string[]>? Errors { get; init; }
 
-        public T Match<T>(Func<User, T> created, Func<Dictionary<string, string[]>, T> invalid, Func<T> conflict) =>
-            User is not null ? created(User) : Errors is not null ? invalid(Errors) : conflict();
+        /// <summary>Password hashing was at capacity: nothing was created.</summary>
+        public bool Busy { get; init; }
+
+        public T Match<T>(Func<User, T> created, Func<Dictionary<string, string[]>, T> invalid, Func<T> conflict, Func<T> busy) =>
+            User is not null ? created(User) : Errors is not null ? invalid(Errors) : Busy ? busy() : conflict();
     }
 
     public async Task<Outcome> CreateAsync(string username, string email, string password, IReadOnlyList<string> roles, CancellationToken ct)
@@ -89,12 +95,21 @@ public sealed partial class AccountCreator(PortcullisDb db, UserManager<User> us
             SecurityStamp = Guid.NewGuid().ToString("N"),
         };
 
+        // Hashed before the transaction, under a permit: the transaction (and SQLite's write lock) never waits on Argon2.
+        var hashed = await hashing.RunAsync(() => Task.FromResult(hasher.HashPassword(user, password)), ct);
+        if (!hashed.Admitted)
+        {
+            return new Outcome { Busy = true };
+        }
+
+        user.PasswordHash = hashed.Value;
+
         // Account and role in one transaction: no account without its role.
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         IdentityResult created;
         try
         {
-            created = await users.CreateAsync(user, password);
+            created = await users.CreateAsync(user);
         }
         catch (DbUpdateException)
         {

@@ -17,7 +17,7 @@ public static class UpdateProfile
 
     public static async Task<Results<Ok<GetMe.Response>, ValidationProblem, ProblemHttpResult, NotFound>> HandleAsync(
         HttpContext http, ClaimsPrincipal caller, UserManager<User> users, PasswordPolicy passwords, Audit.AuditLog audit,
-        PortcullisDb db, RevocationState revocations)
+        PortcullisDb db, RevocationState revocations, PasswordHashingLimiter hashing)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -30,7 +30,18 @@ public static class UpdateProfile
             return TypedResults.NotFound();
         }
 
-        if (passwords.IsOverLong(request!.CurrentPassword) || !await users.CheckPasswordAsync(user, request.CurrentPassword))
+        if (passwords.IsOverLong(request!.CurrentPassword))
+        {
+            return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
+        }
+
+        var verified = await hashing.RunAsync(() => users.CheckPasswordAsync(user, request.CurrentPassword), http.RequestAborted);
+        if (!verified.Admitted)
+        {
+            return hashing.Busy(http);
+        }
+
+        if (!verified.Value)
         {
             return JsonBody.Invalid("currentPassword", "The current password is incorrect.");
         }

@@ -55,7 +55,7 @@ public static class AuditEvents
     public static readonly Definition GatewayUnauthenticated = new(6004, "gateway_authn_fail", "A gateway route refused a request without a valid access token (401; repeats aggregated like authz_fail).");
 
     // 7000-7999 abuse protection
-    public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit (one event per route, policy and client IP per minute, with the count).");
+    public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit, or with 503 because password hashing was at capacity (policy `password-hashing`) (one event per route, policy and client IP per minute, with the count).");
 
     // 8000-8999 monitoring
     public static readonly Definition SecurityAlert = new(8001, "security.alert", "A burst of failed logins: many accounts from one IP (credential stuffing) or one account under repeated guessing (brute force).");

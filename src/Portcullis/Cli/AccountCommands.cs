@@ -69,6 +69,12 @@ public static class AccountCommands
                 return CliApp.Invalid;
             }
 
+            if (outcome.Busy)
+            {
+                await io.Error.WriteLineAsync("error: password hashing is busy; try again.");
+                return CliApp.Failed;
+            }
+
             if (outcome.User is not { } user)
             {
                 await io.Error.WriteLineAsync("error: the username or e-mail address is not available.");

@@ -113,6 +113,9 @@ public static partial class PortcullisHost
             .AddRoles<Role>()
             .AddEntityFrameworkStores<PortcullisDb>();
         services.AddSingleton<ILookupNormalizer, PortcullisLookupNormalizer>();
+        services.AddOptionsWithValidateOnStart<PasswordHashingOptions>().BindConfiguration(PasswordHashingOptions.Section);
+        services.AddSingleton<IValidateOptions<PasswordHashingOptions>, PasswordHashingOptionsValidator>();
+        services.AddSingleton<PasswordHashingLimiter>();
         services.AddSingleton<Argon2PasswordHasher>();
         services.AddSingleton<IPasswordHasher<User>>(sp => sp.GetRequiredService<Argon2PasswordHasher>());
         services.AddSingleton<PasswordPolicy>();

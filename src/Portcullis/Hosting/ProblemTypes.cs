@@ -19,6 +19,7 @@ public static class ProblemTypes
     public const string ServerError = Base + "server-error";
     public const string Unavailable = Base + "unavailable";
     public const string TooManyRequests = Base + "too-many-requests";
+    public const string Busy = Base + "busy";
 
     public static string ForStatus(int status) => status switch
     {

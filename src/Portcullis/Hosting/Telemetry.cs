@@ -19,12 +19,13 @@ public sealed class PortcullisMetrics : IDisposable
 
     public PortcullisMetrics()
     {
-        Logins = _meter.CreateCounter<long>("portcullis.logins", description: "Password logins by outcome (success, failure, throttled).");
+        Logins = _meter.CreateCounter<long>("portcullis.logins", description: "Password logins by outcome (success, failure, throttled, busy).");
         TokensIssued = _meter.CreateCounter<long>("portcullis.tokens.issued", description: "Token responses by grant type.");
         AuthorizationDenials = _meter.CreateCounter<long>("portcullis.authorization.denials", description: "403 answers for a missing permission.");
         RateLimitRejections = _meter.CreateCounter<long>("portcullis.ratelimit.rejections", description: "Requests refused by a rate limit.");
         AuditWriteFailures = _meter.CreateCounter<long>("portcullis.audit.write_failures", description: "Audit events that could not be written or sealed.");
         SecurityAlerts = _meter.CreateCounter<long>("portcullis.security.alerts", description: "Raised security alerts by kind.");
+        PasswordHashes = _meter.CreateCounter<long>("portcullis.password.hashes", description: "Password hashes and verifications run, by operation (hash, verify, verify_dummy).");
     }
 
     public Counter<long> Logins { get; }
@@ -38,6 +39,8 @@ public sealed class PortcullisMetrics : IDisposable
     public Counter<long> AuditWriteFailures { get; }
 
     public Counter<long> SecurityAlerts { get; }
+
+    public Counter<long> PasswordHashes { get; }
 
     public void Dispose() => _meter.Dispose();
 }

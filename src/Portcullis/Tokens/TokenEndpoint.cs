@@ -44,6 +44,7 @@ public static partial class TokenEndpoint
         PortcullisDb db,
         WriteLease lease,
         PortcullisMetrics metrics,
+        PasswordHashingLimiter hashing,
         ILogger<TokenRequestLog> logger)
     {
         var request = http.GetOpenIddictServerRequest()
@@ -80,7 +81,14 @@ public static partial class TokenEndpoint
                 return TooManyAttempts(http, wait);
             }
 
-            var (user, known) = await CheckAsync(request.Username, request.Password, users, hasher, passwords);
+            var (user, known, busy) = await CheckAsync(request.Username, request.Password, users, hasher, passwords, hashing, ct);
+            if (busy)
+            {
+                // Not a failed guess (nothing was checked): the throttle and the failure audit do not count it.
+                metrics.Logins.Add(1, new KeyValuePair<string, object?>("outcome", "busy"));
+                return hashing.Busy(http);
+            }
+
             if (user is null)
             {
                 var bruteForce = throttle.Failed(request.Username);
@@ -195,37 +203,47 @@ public static partial class TokenEndpoint
             known is null ? audit.PersonalName(username) : $"user:{known.Id}", new { client = clientId }, ct);
 
     /// <summary>
-    /// Verifies a login with equal work whatever the outcome: an unknown user costs a dummy hash, a disabled user
-    /// the real one. A password too long to be valid is refused before any hashing (long-password DoS).
+    /// The verdict, and the account the name belongs to (if any) for the audit trail: one lookup. <see cref="Busy"/>:
+    /// password hashing was at capacity and the password was not checked.
     /// </summary>
-    internal static async Task<User?> CheckCredentialsAsync(
-        string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords) =>
-        (await CheckAsync(username, password, users, hasher, passwords)).Valid;
+    internal readonly record struct CredentialCheck(User? Valid, User? Known, bool Busy = false);
 
-    /// <summary>The verdict, and the account the name belongs to (if any) for the audit trail: one lookup.</summary>
-    internal readonly record struct CredentialCheck(User? Valid, User? Known);
-
+    /// <summary>
+    /// Verifies a login with equal work whatever the outcome: an unknown user costs a dummy hash, a disabled user
+    /// the real one. A password too long to be valid is refused before any hashing (long-password DoS). Admission
+    /// to hashing (<see cref="PasswordHashingLimiter"/>) is asked for every name alike, after the same lookup, so a
+    /// busy answer says nothing about the account.
+    /// </summary>
     internal static async Task<CredentialCheck> CheckAsync(
-        string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords)
+        string? username, string? password, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
+        PasswordHashingLimiter hashing, CancellationToken ct)
     {
-        var user = string.IsNullOrEmpty(username) || username.Length > UsernameRules.MaxLength * 4 || UsernameRules.Validate(username) is not null
-            ? null
-            : await users.FindByNameAsync(username);
         if (string.IsNullOrEmpty(password) || passwords.IsOverLong(password))
         {
-            return new CredentialCheck(null, user);
+            return new CredentialCheck(null, await FindAsync(username, users)); // no hashing, so no permit
         }
 
-        if (user is null)
+        // Looked up before admission: the hash then runs in the synchronous part of the work, on the limiter's thread.
+        var user = await FindAsync(username, users);
+        var admission = await hashing.RunAsync(async () =>
         {
-            hasher.VerifyDummy(password);
-            return new CredentialCheck(null, null);
-        }
+            if (user is null)
+            {
+                hasher.VerifyDummy(password);
+                return new CredentialCheck(null, null);
+            }
 
-        // CheckPasswordAsync also rewrites a hash made with older parameters.
-        var valid = await users.CheckPasswordAsync(user, password);
-        return new CredentialCheck(valid && !user.IsDisabled ? user : null, user);
+            // CheckPasswordAsync also rewrites a hash made with older parameters.
+            var valid = await users.CheckPasswordAsync(user, password);
+            return new CredentialCheck(valid && !user.IsDisabled ? user : null, user);
+        }, ct);
+        return admission.Admitted ? admission.Value : new CredentialCheck(null, null, Busy: true);
     }
+
+    private static async Task<User?> FindAsync(string? username, UserManager<User> users) =>
+        string.IsNullOrEmpty(username) || username.Length > UsernameRules.MaxLength * 4 || UsernameRules.Validate(username) is not null
+            ? null
+            : await users.FindByNameAsync(username);
 
     private static async Task<ClaimsIdentity> BuildUserIdentityAsync(User user, UserManager<User> users, long sessionStart)
     {

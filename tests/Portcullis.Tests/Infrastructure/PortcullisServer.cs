@@ -87,6 +87,10 @@ public sealed class PortcullisServer : IAsyncDisposable
                 ["RateLimits:Policies:anonymous:PermitLimit"] = "1000000",
                 ["RateLimits:Policies:anonymous:Window"] = "00:01:00",
                 ["RateLimits:GlobalConcurrencyLimit"] = "100000",
+                // The hashing limit keeps its default width (memory stays bounded) but concurrent logins and
+                // registrations wait instead of getting 503; PasswordVerificationLimitTests set their own queue.
+                ["PasswordHashing:QueueLimit"] = "10000",
+                ["PasswordHashing:QueueTimeout"] = "00:00:30",
             };
             foreach (var (key, value) in storage.Concat(settings ?? new Dictionary<string, string?>()))
             {
