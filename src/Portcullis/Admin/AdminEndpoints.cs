@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Portcullis.Access;
+using Portcullis.Audit;
 using Portcullis.Hosting;
 using Portcullis.RateLimits;
 
@@ -8,6 +9,14 @@ namespace Portcullis.Admin;
 /// <summary>The admin API: every route names the permission it requires.</summary>
 public static class AdminEndpoints
 {
+    public static IServiceCollection AddPortcullisAdmin(this IServiceCollection services)
+    {
+        services.AddScoped<UserAdministration>();
+        services.AddScoped<RoleAdministration>();
+        services.AddScoped<ClientAdministration>();
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapAdmin(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/api/admin")
@@ -49,6 +58,9 @@ public static class AdminEndpoints
         var keys = admin.MapGroup("/keys");
         keys.MapGet("/", AdminKeys.ListAsync).RequirePermission(Permissions.KeysRead);
         keys.MapPost("/rotate", AdminKeys.RotateAsync).RequirePermission(Permissions.KeysRotate);
+
+        // The audit query is an admin call: inside the group, so its rules (repeated query keys refused) cover it too.
+        admin.MapGroup("/audit").MapAuditQuery();
         return app;
     }
 

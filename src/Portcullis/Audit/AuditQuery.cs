@@ -3,9 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Portcullis.Access;
-using Portcullis.Admin;
 using Portcullis.Hosting;
-using Portcullis.RateLimits;
 using Portcullis.Storage;
 
 namespace Portcullis.Audit;
@@ -25,14 +23,13 @@ public static class AuditQuery
 
     public sealed record Page(IReadOnlyList<Item> Items, string? Next);
 
-    public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)
+    /// <summary>Maps the query and the export into <paramref name="audit"/>, the admin API's <c>/audit</c> group.</summary>
+    public static RouteGroupBuilder MapAuditQuery(this RouteGroupBuilder audit)
     {
-        var audit = app.MapGroup("/api/admin/audit")
-            .RequireRateLimiting(RateLimitPolicies.Authenticated)
-            .WithTags("Audit");
+        audit.WithTags("Audit");
         audit.MapGet("/", ListAsync).RequirePermission(Permissions.AuditRead);
         audit.MapGet("/export", Export).RequirePermission(Permissions.AuditRead);
-        return app;
+        return audit;
     }
 
     public static async Task<Results<Ok<Page>, ValidationProblem>> ListAsync(

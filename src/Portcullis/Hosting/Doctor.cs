@@ -65,18 +65,28 @@ public static partial class Doctor
         }
 
         findings.Add(new(Severity.Info, "cors", "CORS is off: browsers on other origins cannot call the API.", "Nothing to do until a browser client on another origin needs access."));
-        var proxies = configuration.GetSection("RateLimits:TrustedProxies").GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).ToList();
+        var hosting = services.GetRequiredService<IOptions<HostingOptions>>().Value;
+        var proxies = hosting.TrustedProxies.Where(v => !string.IsNullOrWhiteSpace(v)).ToList();
+        if (configuration.GetSection(HostingOptions.DeprecatedTrustedProxiesKey).GetChildren().Any())
+        {
+            findings.Add(new(Severity.Low, "deprecated-setting",
+                hosting.TrustedProxiesKey == HostingOptions.DeprecatedTrustedProxiesKey
+                    ? $"{HostingOptions.DeprecatedTrustedProxiesKey} is deprecated (still read): trusted proxies are a hosting setting now."
+                    : $"{HostingOptions.DeprecatedTrustedProxiesKey} is deprecated and ignored: Hosting:TrustedProxies is set and wins.",
+                $"Rename {HostingOptions.DeprecatedTrustedProxiesKey} to Hosting:TrustedProxies (environment: Portcullis__Hosting__TrustedProxies__0)."));
+        }
+
         if (proxies.Count == 0)
         {
-            findings.Add(new(Severity.Info, "trusted-proxies", "No trusted proxy is configured: X-Forwarded-For is ignored and the client IP is the connection's.", "Nothing to do unless Portcullis runs behind a reverse proxy (then set RateLimits:TrustedProxies)."));
+            findings.Add(new(Severity.Info, "trusted-proxies", "No trusted proxy is configured: X-Forwarded-For is ignored and the client IP is the connection's.", "Nothing to do unless Portcullis runs behind a reverse proxy (then set Hosting:TrustedProxies)."));
         }
-        else if (proxies.Any(p => p!.EndsWith("/0", StringComparison.Ordinal)))
+        else if (proxies.Any(p => p.EndsWith("/0", StringComparison.Ordinal)))
         {
-            findings.Add(new(Severity.High, "trusted-proxies", "A trusted-proxy network covers every address: any client can choose its own IP for rate limits and the audit trail.", "List only your reverse proxies' addresses in RateLimits:TrustedProxies."));
+            findings.Add(new(Severity.High, "trusted-proxies", "A trusted-proxy network covers every address: any client can choose its own IP for rate limits and the audit trail.", "List only your reverse proxies' addresses in Hosting:TrustedProxies."));
         }
         else
         {
-            findings.Add(new(Severity.Info, "trusted-proxies", $"X-Forwarded-For is read only from {proxies.Count} configured proxy address(es).", "Keep RateLimits:TrustedProxies to your reverse proxies only."));
+            findings.Add(new(Severity.Info, "trusted-proxies", $"X-Forwarded-For is read only from {proxies.Count} configured proxy address(es).", "Keep Hosting:TrustedProxies to your reverse proxies only."));
         }
 
         if (!configuration.GetValue("RateLimits:Enabled", true))

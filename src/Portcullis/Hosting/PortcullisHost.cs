@@ -8,6 +8,7 @@ using OpenIddict.Abstractions;
 using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Admin;
+using Portcullis.Audit;
 using Portcullis.Gateway;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
@@ -96,44 +97,11 @@ public static partial class PortcullisHost
             dataProtection.ProtectKeysWithCertificate(kek.Certificate);
         }
 
-        services.AddIdentityCore<User>(identity =>
-            {
-                // Password rules live in PasswordPolicy (NIST 800-63B-4): no composition rules here.
-                identity.Password.RequireDigit = false;
-                identity.Password.RequireLowercase = false;
-                identity.Password.RequireUppercase = false;
-                identity.Password.RequireNonAlphanumeric = false;
-                identity.Password.RequiredLength = 0;
-                identity.Password.RequiredUniqueChars = 0;
-                identity.User.AllowedUserNameCharacters = string.Empty; // UsernameRules decides.
-                identity.User.RequireUniqueEmail = true;
-                // Plain lockout lets anyone lock any account; per-account and per-IP throttling replaces it.
-                identity.Lockout.AllowedForNewUsers = false;
-            })
-            .AddRoles<Role>()
-            .AddEntityFrameworkStores<PortcullisDb>();
-        services.AddSingleton<ILookupNormalizer, PortcullisLookupNormalizer>();
-        services.AddOptionsWithValidateOnStart<PasswordHashingOptions>().BindConfiguration(PasswordHashingOptions.Section);
-        services.AddSingleton<IValidateOptions<PasswordHashingOptions>, PasswordHashingOptionsValidator>();
-        services.AddSingleton<PasswordHashingLimiter>();
-        services.AddSingleton<Argon2PasswordHasher>();
-        services.AddSingleton<IPasswordHasher<User>>(sp => sp.GetRequiredService<Argon2PasswordHasher>());
-        services.AddSingleton<PasswordPolicy>();
-        services.AddScoped<AccountCreator>();
-        services.AddScoped<SessionTerminator>();
         services.AddHttpContextAccessor();
-        services.AddScoped<Audit.AuditLog>();
-        services.AddOptionsWithValidateOnStart<Audit.AuditOptions>().BindConfiguration(Audit.AuditOptions.Section);
-        services.AddSingleton<Audit.AuditSealer>();
-        services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditSealer>());
-        services.AddSingleton<Audit.RejectionAggregator>();
-        services.AddHostedService(sp => sp.GetRequiredService<Audit.RejectionAggregator>());
-        services.AddSingleton<Audit.DenialAggregator>();
-        services.AddHostedService(sp => sp.GetRequiredService<Audit.DenialAggregator>());
-        services.AddScoped<Admin.UserAdministration>();
-        services.AddScoped<Admin.RoleAdministration>();
-        services.AddScoped<Admin.ClientAdministration>();
-
+        services.AddPortcullisClientAddress();
+        services.AddPortcullisAccounts();
+        services.AddPortcullisAudit();
+        services.AddPortcullisAdmin();
         services.AddPortcullisTokens();
         services.AddPortcullisAuthorization();
         services.AddPortcullisRateLimiting();
@@ -254,7 +222,6 @@ public static partial class PortcullisHost
         app.MapTokenEndpoint();
         app.MapAccounts();
         app.MapAdmin();
-        Audit.AuditQuery.MapAudit(app);
         app.MapHealth();
         app.MapPortcullisGateway();
         app.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Access.Permissions.MetricsRead).RequireRateLimiting(RateLimitPolicies.Authenticated);

@@ -15,12 +15,6 @@ public sealed class RateLimitOptions
     /// <summary>Policies attached to endpoints by route pattern or endpoint name, without code.</summary>
     public List<RateLimitRouteOptions> Routes { get; set; } = [];
 
-    /// <summary>
-    /// Proxy addresses or CIDR networks whose <c>X-Forwarded-For</c> is believed. Empty (the default): the client IP
-    /// is always the connection's remote address and no forwarding header is read.
-    /// </summary>
-    public List<string> TrustedProxies { get; set; } = [];
-
     /// <summary>Requests in flight at once, everything but <c>/health</c> counted; more get 429 at once. Default 512.</summary>
     public int GlobalConcurrencyLimit { get; set; } = 512;
 
@@ -144,14 +138,6 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
             }
         }
 
-        for (var i = 0; i < options.TrustedProxies.Count; i++)
-        {
-            if (!TryParseProxy(options.TrustedProxies[i], out _, out _))
-            {
-                failures.Add($"RateLimits:TrustedProxies:{i} ('{options.TrustedProxies[i]}') is not an IP address or CIDR network.");
-            }
-        }
-
         if (options.GlobalConcurrencyLimit <= 0)
         {
             failures.Add("RateLimits:GlobalConcurrencyLimit must be positive.");
@@ -239,28 +225,5 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
         }
 
         return true;
-    }
-
-    internal static bool TryParseProxy(string? value, out IPAddress? address, out System.Net.IPNetwork? network)
-    {
-        address = null;
-        network = null;
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return false;
-        }
-
-        if (value.Contains('/', StringComparison.Ordinal))
-        {
-            if (System.Net.IPNetwork.TryParse(value.Trim(), out var parsed))
-            {
-                network = parsed;
-                return true;
-            }
-
-            return false;
-        }
-
-        return IPAddress.TryParse(value.Trim(), out address);
     }
 }

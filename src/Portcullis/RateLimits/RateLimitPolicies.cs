@@ -1,5 +1,4 @@
 using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,8 +9,8 @@ namespace Portcullis.RateLimits;
 /// <summary>
 /// The reserved rate-limit policy names every endpoint declares (a test enforces it), and the wiring: two
 /// middleware phases acquiring <see cref="RateLimitRegistry"/>'s limits (per IP before authentication, per user or
-/// client after it), 429 problem answers with Retry-After, RateLimit headers on every limited endpoint, and
-/// trusted-proxy client addresses.
+/// client after it), 429 problem answers with Retry-After, and RateLimit headers on every limited endpoint. The client
+/// address they key on is Hosting's (ClientAddress.cs).
 /// </summary>
 public static class RateLimitPolicies
 {
@@ -44,45 +43,7 @@ public static class RateLimitPolicies
 
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests; // never the default 503
         });
-        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<RateLimitOptions>>((forwarded, limits) =>
-        {
-            // Only X-Forwarded-For, only from the configured proxies (the defaults trust loopback: cleared), walking
-            // from the right until the first address that is not a trusted proxy.
-            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor;
-            forwarded.KnownProxies.Clear();
-            forwarded.KnownIPNetworks.Clear();
-            forwarded.ForwardLimit = null;
-            forwarded.RequireHeaderSymmetry = false;
-            foreach (var proxy in limits.Value.TrustedProxies)
-            {
-                if (RateLimitOptionsValidator.TryParseProxy(proxy, out var address, out var network))
-                {
-                    if (address is not null)
-                    {
-                        forwarded.KnownProxies.Add(address);
-                    }
-                    else
-                    {
-                        forwarded.KnownIPNetworks.Add(network!.Value);
-                    }
-                }
-            }
-        });
         return services;
-    }
-
-    /// <summary>
-    /// First in the pipeline: with trusted proxies configured, the client address becomes the rightmost untrusted
-    /// X-Forwarded-For hop (everything after — logs, LoginThrottle, rate limits — sees it). Without, nothing is read.
-    /// </summary>
-    public static WebApplication UsePortcullisClientAddress(this WebApplication app)
-    {
-        if (app.Services.GetRequiredService<IOptions<RateLimitOptions>>().Value.TrustedProxies.Count > 0)
-        {
-            app.UseForwardedHeaders();
-        }
-
-        return app;
     }
 
     /// <summary>

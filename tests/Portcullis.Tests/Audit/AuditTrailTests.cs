@@ -102,6 +102,20 @@ public sealed partial class AuditTrailTests(AdminFixture fixture) : IClassFixtur
         Assert.Equal($"user:{fixture.AdminId}", rotated.GetProperty("actor").GetString());
     }
 
+    [Theory]
+    [InlineData("api/admin/audit?actor=a&actor=b", "actor")]
+    [InlineData("api/admin/audit/export?type=authn_login_success&type=key_rotated", "type")]
+    public async Task V09_the_audit_query_is_an_admin_call_and_refuses_a_repeated_query_key(string path, string key)
+    {
+        var root = await fixture.AdminTokenAsync();
+        using var response = await _http.SendAsync(HttpMethod.Get, path, root);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.True(problem.GetProperty("errors").TryGetProperty(key, out _), problem.ToString());
+    }
+
     [Fact]
     public async Task L07_no_route_can_change_or_delete_an_audit_event()
     {

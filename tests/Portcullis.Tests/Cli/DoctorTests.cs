@@ -130,9 +130,26 @@ public sealed class DoctorTests : IDisposable
     [Fact]
     public async Task A_trusted_proxy_network_covering_every_address_is_high()
     {
-        var findings = await CheckAsync(new() { ["RateLimits:TrustedProxies:0"] = "0.0.0.0/0" });
+        var findings = await CheckAsync(new() { ["Hosting:TrustedProxies:0"] = "0.0.0.0/0" });
 
         Assert.Equal(Doctor.Severity.High, Assert.Single(findings, f => f.Id == "trusted-proxies").Severity);
+        Assert.DoesNotContain(findings, f => f.Id == "deprecated-setting");
+    }
+
+    [Fact]
+    public async Task The_old_trusted_proxies_key_still_works_and_is_reported_for_renaming()
+    {
+        var old = await CheckAsync(new() { ["RateLimits:TrustedProxies:0"] = "0.0.0.0/0" });
+
+        Assert.Equal(Doctor.Severity.High, Assert.Single(old, f => f.Id == "trusted-proxies").Severity); // still read
+        var deprecated = Assert.Single(old, f => f.Id == "deprecated-setting");
+        Assert.Equal(Doctor.Severity.Low, deprecated.Severity);
+        Assert.Contains("Hosting:TrustedProxies", deprecated.Fix, StringComparison.Ordinal);
+
+        // With both, the new key wins and the old one is reported as ignored.
+        var both = await CheckAsync(new() { ["RateLimits:TrustedProxies:0"] = "0.0.0.0/0", ["Hosting:TrustedProxies:0"] = "10.0.0.5" });
+        Assert.Equal(Doctor.Severity.Info, Assert.Single(both, f => f.Id == "trusted-proxies").Severity);
+        Assert.Contains("ignored", Assert.Single(both, f => f.Id == "deprecated-setting").Problem, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public sealed partial class RateLimitTests
     [Fact]
     public async Task R04_client_supplied_address_headers_from_an_untrusted_peer_change_nothing()
     {
-        await using var server = await StartAsync([.. Fixed("anonymous", 4, "00:01:00"), ("RateLimits:TrustedProxies:0", "127.0.0.2")]);
+        await using var server = await StartAsync([.. Fixed("anonymous", 4, "00:01:00"), ("Hosting:TrustedProxies:0", "127.0.0.2")]);
         using var http = server.CreateClient();
 
         var statuses = new List<HttpStatusCode>();
@@ -113,7 +113,7 @@ public sealed partial class RateLimitTests
         await using var server = await StartAsync(
         [
             .. Fixed("anonymous", 2, "00:01:00"),
-            ("RateLimits:TrustedProxies:0", "127.0.0.0/8"),
+            ("Hosting:TrustedProxies:0", "127.0.0.0/8"),
             ("LoginThrottle:AttemptsPerIp", "2"),
         ]);
         using var http = server.CreateClient();
@@ -343,7 +343,6 @@ public sealed partial class RateLimitTests
                 ("RateLimits:Policies:parts:PartitionBy", "ClientIp,UserAgent"),
                 ("RateLimits:Routes:0:Route", "/health/live"),
                 ("RateLimits:Routes:0:Policies", "anonymous, nope"),
-                ("RateLimits:TrustedProxies:0", "not-an-address"),
                 ("RateLimits:Store", "Memcached"));
 
             var failure = await HostRun.StartFailsAsync(settings);
@@ -352,7 +351,7 @@ public sealed partial class RateLimitTests
             string[] expected =
             [
                 "RateLimits:Policies:leaky:Algorithm", "RateLimits:Policies:zero:Window", "RateLimits:Policies:negative:TokenLimit",
-                "RateLimits:Policies:parts:PartitionBy", "unknown policy 'nope'", "RateLimits:TrustedProxies:0", "RateLimits:Store 'Memcached'",
+                "RateLimits:Policies:parts:PartitionBy", "unknown policy 'nope'", "RateLimits:Store 'Memcached'",
             ];
             foreach (var text in expected)
             {

@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
+using Portcullis.Storage;
+
+namespace Portcullis.Accounts;
+
+/// <summary>The accounts feature's services: Identity without its password rules and lockout, Argon2id, the hashing limit.</summary>
+public static class AccountsServices
+{
+    public static IServiceCollection AddPortcullisAccounts(this IServiceCollection services)
+    {
+        services.AddOptionsWithValidateOnStart<AccountOptions>().BindConfiguration(AccountOptions.Section).ValidateDataAnnotations();
+        services.AddIdentityCore<User>(identity =>
+            {
+                // Password rules live in PasswordPolicy (NIST 800-63B-4): no composition rules here.
+                identity.Password.RequireDigit = false;
+                identity.Password.RequireLowercase = false;
+                identity.Password.RequireUppercase = false;
+                identity.Password.RequireNonAlphanumeric = false;
+                identity.Password.RequiredLength = 0;
+                identity.Password.RequiredUniqueChars = 0;
+                identity.User.AllowedUserNameCharacters = string.Empty; // UsernameRules decides.
+                identity.User.RequireUniqueEmail = true;
+                // Plain lockout lets anyone lock any account; per-account and per-IP throttling replaces it.
+                identity.Lockout.AllowedForNewUsers = false;
+            })
+            .AddRoles<Role>()
+            .AddEntityFrameworkStores<PortcullisDb>();
+        services.AddSingleton<ILookupNormalizer, PortcullisLookupNormalizer>();
+        services.AddOptionsWithValidateOnStart<PasswordHashingOptions>().BindConfiguration(PasswordHashingOptions.Section);
+        services.AddSingleton<IValidateOptions<PasswordHashingOptions>, PasswordHashingOptionsValidator>();
+        services.AddSingleton<PasswordHashingLimiter>();
+        services.AddSingleton<Argon2PasswordHasher>();
+        services.AddSingleton<IPasswordHasher<User>>(sp => sp.GetRequiredService<Argon2PasswordHasher>());
+        services.AddSingleton<PasswordPolicy>();
+        services.AddScoped<AccountCreator>();
+        services.AddScoped<SessionTerminator>();
+        return services;
+    }
+}
