@@ -139,7 +139,13 @@ public sealed class PortcullisServer : IAsyncDisposable
     }
 
     /// <summary>Runs a CLI command in-process against this server's data directory.</summary>
-    public async Task<CliResult> RunCliAsync(string? stdin, params string[] args)
+    public Task<CliResult> RunCliAsync(string? stdin, params string[] args) => RunCommandAsync(CliApp.RunAsync, stdin, args);
+
+    /// <summary>An entry point shaped like <see cref="CliApp.RunAsync"/> (the product's CLI, or bench/Portcullis.Bench's).</summary>
+    public delegate Task<int> CommandLine(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string?>? settings);
+
+    /// <summary>Runs <paramref name="command"/> in-process against this server's data directory, as <see cref="RunCliAsync"/>.</summary>
+    public async Task<CliResult> RunCommandAsync(CommandLine command, string? stdin, params string[] args)
     {
         // Passwords given to the CLI (argument or stdin) and secrets it prints are the suite's secrets too.
         for (var i = 0; i < args.Length - 1; i++)
@@ -166,7 +172,7 @@ public sealed class PortcullisServer : IAsyncDisposable
             settings[key] = value;
         }
 
-        var exit = await CliApp.RunAsync([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, settings);
+        var exit = await command([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, settings);
         foreach (var line in output.ToString().Split('\n'))
         {
             Canary.RecordFromJson(line);

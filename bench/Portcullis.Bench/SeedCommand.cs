@@ -10,13 +10,14 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
 using Portcullis.Access;
 using Portcullis.Audit;
+using Portcullis.Cli;
 using Portcullis.Storage;
 
-namespace Portcullis.Cli;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden benchmark tool for the scale target (issue 8: 1 M users, 10 M audit events):
-/// <c>bench seed --users N --audit-events M --password-stdin</c> writes rows straight into the database in batches
+/// The scale benchmark's loader (issue 8: 1 M users, 10 M audit events):
+/// <c>seed --users N --audit-events M --password-stdin</c> writes rows straight into the database in batches
 /// (prepared ADO.NET inserts whose parameters come from the EF Core model, so every value is stored exactly as EF
 /// stores it), not through the HTTP API.
 /// <list type="bullet">
@@ -70,7 +71,7 @@ public static class SeedCommand
         {
             // The scale target is measured on SQLite; on PostgreSQL explicit audit ids would need sequence rights
             // the application role does not have.
-            await io.Error.WriteLineAsync("error: bench seed writes to SQLite only.");
+            await io.Error.WriteLineAsync("error: seed writes to SQLite only.");
             return CliApp.Usage;
         }
 

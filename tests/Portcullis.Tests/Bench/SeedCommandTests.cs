@@ -1,12 +1,13 @@
 using System.Net;
 using System.Text.Json;
+using Portcullis.Bench;
 using Portcullis.Tests.Infrastructure;
 using Portcullis.Tests.Tokens;
 
-namespace Portcullis.Tests.Cli;
+namespace Portcullis.Tests.Bench;
 
 /// <summary>
-/// <c>bench seed</c> (the scale benchmark's bulk loader): refuses a database with real users unless forced, and what
+/// <c>Portcullis.Bench seed</c> (the scale benchmark's bulk loader): refuses a database with real users unless forced, and what
 /// it writes is usable as if made by the application: seeded users log in with the shared password, and every seeded
 /// audit event is sealed into an intact chain.
 /// </summary>
@@ -21,7 +22,7 @@ public sealed class SeedCommandTests
         using var http = server.CreateClient();
         if (TestDatabase.IsPostgres)
         {
-            var refused = await server.RunCliAsync(Password, "bench", "seed", "--users", "5", "--password-stdin");
+            var refused = await server.RunCommandAsync(BenchApp.RunAsync, Password, "seed", "--users", "5", "--password-stdin");
             Assert.Equal(2, refused.ExitCode);
             Assert.Contains("SQLite only", refused.Error, StringComparison.Ordinal);
             return;
@@ -29,7 +30,7 @@ public sealed class SeedCommandTests
 
         var (_, realUser, _) = await http.NewUserAsync("real");
 
-        var withoutForce = await server.RunCliAsync(Password, "bench", "seed", "--users", "20", "--password-stdin");
+        var withoutForce = await server.RunCommandAsync(BenchApp.RunAsync, Password, "seed", "--users", "20", "--password-stdin");
         Assert.Equal(4, withoutForce.ExitCode);
         Assert.Contains("--force", withoutForce.Error, StringComparison.Ordinal);
         using (var nobody = await http.PasswordGrantAsync("seed-0000001", Password))
@@ -37,7 +38,7 @@ public sealed class SeedCommandTests
             Assert.Equal(HttpStatusCode.BadRequest, nobody.StatusCode); // nothing was written
         }
 
-        var seeded = await server.RunCliAsync(Password, "bench", "seed", "--users", "20", "--audit-events", "3000", "--batch", "700", "--password-stdin", "--force");
+        var seeded = await server.RunCommandAsync(BenchApp.RunAsync, Password, "seed", "--users", "20", "--audit-events", "3000", "--batch", "700", "--password-stdin", "--force");
         Assert.True(seeded.ExitCode == 0, seeded.Error);
         var summary = JsonDocument.Parse(seeded.Out).RootElement;
         Assert.Equal(3000, summary.GetProperty("auditEvents").GetInt64());

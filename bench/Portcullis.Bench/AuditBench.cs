@@ -11,16 +11,16 @@ using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using Portcullis.Audit;
+using Portcullis.Cli;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
-namespace Portcullis.Cli;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden helper for <c>bench/run.sh</c> (issue 4: "writing audit events adds under 5% to a login"):
-/// <c>bench audit --count N</c> measures what the audit trail adds to a successful password login, on a fresh SQLite
+/// <c>audit --count N</c> (bench/run.sh; issue 4: "writing audit events adds under 5% to a login") measures what the audit trail adds to a successful password login, on a fresh SQLite
 /// file database in a temporary directory (the real model and migrations, WAL, the server's connection string),
 /// deleted afterwards. Nothing of a configured installation is read or written.
 /// <list type="bullet">
@@ -179,7 +179,7 @@ public static class AuditBench
         return 1.96 * Math.Sqrt(variance / values.Count);
     }
 
-    private static double Median(List<double> values) => BenchCommand.Median(values);
+    private static double Median(List<double> values) => BenchApp.Median(values);
 
     /// <summary>Wall time per unit (µs) and the process's CPU time over the blocks that produced them.</summary>
     private sealed class Samples(int capacity)
