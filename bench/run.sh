@@ -21,9 +21,10 @@
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results R2R=1 (0: run the plain `dotnet build` output, JIT only)
-#              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis with RateLimits:Enabled=false (no limiter at all), to
-#              compare `me` with a default run and see what the limiter adds to a protected call (target ≤ 5%):
-#                ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
+#              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis through `Portcullis.Bench serve-without-rate-limits`
+#              (the product's host and pipeline with every endpoint's rate-limit policies removed; the product has no
+#              switch for it), to compare `me` with a default run and see what the limiter adds to a protected call
+#              (target ≤ 5%): ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
 # Rate-limiter memory with a million partition keys: bench/ratelimit-memory.sh (separate, no server).
 # Audit cost of a login (issue 4, target < 5%): `Portcullis.Bench audit` before the servers start, AUDIT_N logins with
 #   and AUDIT_N without the audit event, interleaved, on a temporary SQLite file (AUDIT_N=2000; AUDIT_N=0 skips it).
@@ -103,7 +104,7 @@ BENCH_DLL=$ROOT/bench/Portcullis.Bench/bin/Release/net10.0/Portcullis.Bench.dll
 if [ "$R2R" = 1 ]; then
   # How it is deployed: a ReadyToRun publish (Portcullis.csproj turns it on when a runtime identifier is given).
   # The RID-specific lock file goes to the scratch directory so the committed packages.lock.json stays as it is.
-  # The bench commands are published the same way, so they run the same precompiled product code.
+  # The bench commands are published the same way, so they (and the limiter-off server) run the same code.
   echo "publishing Portcullis and Portcullis.Bench ReadyToRun (linux-x64, framework-dependent)"
   (cd "$ROOT" && dotnet publish src/Portcullis -c Release -r linux-x64 --self-contained false -nologo -v q \
       -p:NuGetLockFilePath="$SCRATCH/publish.lock.json" -o "$SCRATCH/publish" > "$SCRATCH/publish.log" 2>&1 &&
@@ -152,8 +153,7 @@ export Portcullis__RateLimits__Routes__0__Route=/health/ready
 export Portcullis__RateLimits__Routes__0__Policies=benchlimited
 RATELIMITS=${PORTCULLIS_BENCH_RATELIMITS:-on}
 case "$RATELIMITS" in
-  on) ;;
-  off) export Portcullis__RateLimits__Enabled=false ;;
+  on|off) ;;  # off: start_portcullis serves through Portcullis.Bench serve-without-rate-limits
   *) echo "PORTCULLIS_BENCH_RATELIMITS must be on or off" >&2; exit 2 ;;
 esac
 # The gateway route: role user, the authenticated rate limit, a JSON Schema, to the plain-HTTP upstream.
@@ -182,7 +182,11 @@ wait_ready() { # name url curl-args... -> prints ms from $T0 to the first 200
 }
 start_portcullis() { # log-suffix
   T0=$(now_ms)
-  dotnet "$PC_DLL" serve --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  if [ "$RATELIMITS" = off ]; then
+    dotnet "$BENCH_DLL" serve-without-rate-limits --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  else
+    dotnet "$PC_DLL" serve --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  fi
   PID[portcullis]=$!
 }
 rss_kb() { # name field(VmRSS|VmHWM): sum over the process and its children (gunicorn workers)

@@ -22,6 +22,7 @@ public static class BenchApp
         root.Subcommands.Add(RateLimitMemoryBench.Create(io));
         root.Subcommands.Add(SeedCommand.Create(io));
         root.Subcommands.Add(AuditBench.Create(io));
+        root.Subcommands.Add(ServeWithoutRateLimits.Create(io));
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }

@@ -52,12 +52,14 @@ public sealed class PortcullisServer : IAsyncDisposable
     public X509Certificate2 Certificate { get; }
 
     /// <summary>Settings as <c>Section:Key</c> pairs; <c>urls</c> and the data directory are filled in.</summary>
+    /// <param name="configureApp">Changes the built app before it starts, as a host embedding the product may (bench/Portcullis.Bench).</param>
     public static async Task<PortcullisServer> StartAsync(
         IDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? services = null,
         string environment = "Test",
         string? dataDirectory = null,
-        SecretCanary? canary = null)
+        SecretCanary? canary = null,
+        Action<WebApplication>? configureApp = null)
     {
         canary ??= SecretCanary.Suite;
         var context = TestContext.Current;
@@ -102,6 +104,7 @@ public sealed class PortcullisServer : IAsyncDisposable
             LogCapture.AddTo(builder.Services, text => canary.Scan($"{label} (logs)", text), created => logs = created);
             services?.Invoke(builder.Services);
             var app = PortcullisHost.BuildApp(builder);
+            configureApp?.Invoke(app);
             try
             {
                 await PortcullisHost.InitializeAsync(app.Services);
