@@ -52,6 +52,7 @@ public sealed class PortcullisServer : IAsyncDisposable
     public X509Certificate2 Certificate { get; }
 
     /// <summary>Settings as <c>Section:Key</c> pairs; <c>urls</c> and the data directory are filled in.</summary>
+    /// <param name="testEndpoints">Map <see cref="TestEndpoints"/> (the F01 fault route); false serves the product's endpoints only.</param>
     /// <param name="configureApp">Changes the built app before it starts, as a host embedding the product may (bench/Portcullis.Bench).</param>
     public static async Task<PortcullisServer> StartAsync(
         IDictionary<string, string?>? settings = null,
@@ -59,6 +60,7 @@ public sealed class PortcullisServer : IAsyncDisposable
         string environment = "Test",
         string? dataDirectory = null,
         SecretCanary? canary = null,
+        bool testEndpoints = true,
         Action<WebApplication>? configureApp = null)
     {
         canary ??= SecretCanary.Suite;
@@ -104,6 +106,11 @@ public sealed class PortcullisServer : IAsyncDisposable
             LogCapture.AddTo(builder.Services, text => canary.Scan($"{label} (logs)", text), created => logs = created);
             services?.Invoke(builder.Services);
             var app = PortcullisHost.BuildApp(builder);
+            if (testEndpoints)
+            {
+                TestEndpoints.MapFault(app);
+            }
+
             configureApp?.Invoke(app);
             try
             {
