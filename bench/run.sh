@@ -21,11 +21,12 @@
 # Diagnostics: me_anon (401, no token) and me_badsig (401 after a failed ES256 verification) split /api/me's cost.
 # Knobs (env): ONLY=regex (run only matching "scenario server" items) DUR=10s WARM=3s ROUNDS=2 CONN=32 LOGIN_CONN=8 HASH_N=20 PEERS=../shared/peers SKIP_BUILD=0
 #              SKIP_FLASK=0 OUT=bench/results R2R=1 (0: run the plain `dotnet build` output, JIT only)
-#              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis with RateLimits:Enabled=false (no limiter at all), to
-#              compare `me` with a default run and see what the limiter adds to a protected call (target ≤ 5%):
-#                ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
+#              PORTCULLIS_BENCH_RATELIMITS=off: run Portcullis through `Portcullis.Bench serve-without-rate-limits`
+#              (the product's host and pipeline with every endpoint's rate-limit policies removed; the product has no
+#              switch for it), to compare `me` with a default run and see what the limiter adds to a protected call
+#              (target ≤ 5%): ONLY='^me portcullis' ./bench/run.sh; PORTCULLIS_BENCH_RATELIMITS=off ONLY='^me portcullis' ./bench/run.sh
 # Rate-limiter memory with a million partition keys: bench/ratelimit-memory.sh (separate, no server).
-# Audit cost of a login (issue 4, target < 5%): `portcullis bench audit` before the servers start, AUDIT_N logins with
+# Audit cost of a login (issue 4, target < 5%): `Portcullis.Bench audit` before the servers start, AUDIT_N logins with
 #   and AUDIT_N without the audit event, interleaved, on a temporary SQLite file (AUDIT_N=2000; AUDIT_N=0 skips it).
 # Every server started here is stopped by PID on exit (trap), even on error or Ctrl-C. wrk runs are bounded by -d.
 set -euo pipefail
@@ -93,23 +94,29 @@ fi
 
 # ---------------------------------------------------------------- build (Release)
 if [ "$SKIP_BUILD" != 1 ]; then
-  echo "building Portcullis and bench/Baseline (Release)"
+  echo "building Portcullis, bench/Portcullis.Bench and bench/Baseline (Release)"
   (cd "$ROOT" && dotnet build -c Release -nologo -v q > "$SCRATCH/build.log" 2>&1 &&
     dotnet build bench/Baseline -c Release -nologo -v q >> "$SCRATCH/build.log" 2>&1) ||
     { tail -30 "$SCRATCH/build.log"; exit 1; }
 fi
 PC_DLL=$ROOT/src/Portcullis/bin/Release/net10.0/portcullis.dll
+BENCH_DLL=$ROOT/bench/Portcullis.Bench/bin/Release/net10.0/Portcullis.Bench.dll
 if [ "$R2R" = 1 ]; then
   # How it is deployed: a ReadyToRun publish (Portcullis.csproj turns it on when a runtime identifier is given).
   # The RID-specific lock file goes to the scratch directory so the committed packages.lock.json stays as it is.
-  echo "publishing Portcullis ReadyToRun (linux-x64, framework-dependent)"
+  # The bench commands are published the same way, so they (and the limiter-off server) run the same code.
+  echo "publishing Portcullis and Portcullis.Bench ReadyToRun (linux-x64, framework-dependent)"
   (cd "$ROOT" && dotnet publish src/Portcullis -c Release -r linux-x64 --self-contained false -nologo -v q \
-      -p:NuGetLockFilePath="$SCRATCH/publish.lock.json" -o "$SCRATCH/publish" > "$SCRATCH/publish.log" 2>&1) ||
+      -p:NuGetLockFilePath="$SCRATCH/publish.lock.json" -o "$SCRATCH/publish" > "$SCRATCH/publish.log" 2>&1 &&
+    dotnet publish bench/Portcullis.Bench -c Release -r linux-x64 --self-contained false -nologo -v q \
+      -p:NuGetLockFilePath="$SCRATCH/publish-bench.lock.json" -o "$SCRATCH/publish-bench" >> "$SCRATCH/publish.log" 2>&1) ||
     { tail -30 "$SCRATCH/publish.log"; exit 1; }
   PC_DLL=$SCRATCH/publish/portcullis.dll
+  BENCH_DLL=$SCRATCH/publish-bench/Portcullis.Bench.dll
 fi
 BL_DLL=$ROOT/bench/Baseline/bin/Release/net10.0/Baseline.dll
 portcullis() { dotnet "$PC_DLL" "$@"; }
+bench() { dotnet "$BENCH_DLL" "$@"; }   # the bench-only commands (bench/Portcullis.Bench)
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 declare -A PORT=( [portcullis]=$(free_port) [baseline]=$(free_port) [flask]=$(free_port) [upstream]=$(free_port) )
@@ -146,8 +153,7 @@ export Portcullis__RateLimits__Routes__0__Route=/health/ready
 export Portcullis__RateLimits__Routes__0__Policies=benchlimited
 RATELIMITS=${PORTCULLIS_BENCH_RATELIMITS:-on}
 case "$RATELIMITS" in
-  on) ;;
-  off) export Portcullis__RateLimits__Enabled=false ;;
+  on|off) ;;  # off: start_portcullis serves through Portcullis.Bench serve-without-rate-limits
   *) echo "PORTCULLIS_BENCH_RATELIMITS must be on or off" >&2; exit 2 ;;
 esac
 # The gateway route: role user, the authenticated rate limit, a JSON Schema, to the plain-HTTP upstream.
@@ -176,7 +182,11 @@ wait_ready() { # name url curl-args... -> prints ms from $T0 to the first 200
 }
 start_portcullis() { # log-suffix
   T0=$(now_ms)
-  dotnet "$PC_DLL" serve --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  if [ "$RATELIMITS" = off ]; then
+    dotnet "$BENCH_DLL" serve-without-rate-limits --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  else
+    dotnet "$PC_DLL" serve --urls "${BASE[portcullis]}" --data-dir "$DATA" > "$RAW/server_portcullis$1.log" 2>&1 &
+  fi
   PID[portcullis]=$!
 }
 rss_kb() { # name field(VmRSS|VmHWM): sum over the process and its children (gunicorn workers)
@@ -198,7 +208,7 @@ meta knobs "DUR=$DUR WARM=$WARM ROUNDS=$ROUNDS CONN=$CONN LOGIN_CONN=$LOGIN_CONN
 
 # ---------------------------------------------------------------- one password hash (the token endpoint's hasher)
 echo "== password hash x$HASH_N (load $(cut -d' ' -f1 /proc/loadavg))"
-HASH_JSON=$(portcullis bench hash --count "$HASH_N" --data-dir "$SCRATCH/hash")
+HASH_JSON=$(bench hash --count "$HASH_N" --data-dir "$SCRATCH/hash")
 echo "  $HASH_JSON"
 meta hash "$HASH_JSON"
 meta flask_hash_ms "$([ "$SKIP_FLASK" = 1 ] && echo n/a || (cd "$PEERS/flask_seed" && $PY hash_bench.py "$HASH_N"))"
@@ -206,7 +216,7 @@ meta flask_hash_ms "$([ "$SKIP_FLASK" = 1 ] && echo n/a || (cd "$PEERS/flask_see
 # ---------------------------------------------------------------- audit writes of one login (A/B, no server running)
 if [ "$AUDIT_N" != 0 ]; then
   echo "== audit writes per login, $AUDIT_N logins with and $AUDIT_N without (load $(cut -d' ' -f1 /proc/loadavg))"
-  AUDIT_JSON=$(portcullis bench audit --count "$AUDIT_N" | tail -n 1)
+  AUDIT_JSON=$(bench audit --count "$AUDIT_N" | tail -n 1)
   echo "$AUDIT_JSON"
   meta audit "$AUDIT_JSON"
 fi

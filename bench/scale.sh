@@ -4,7 +4,7 @@
 #   ./bench/scale.sh                                  # 1,000,000 users, 10,000,000 audit events (long: the seeding)
 #   USERS=100000 EVENTS=1000000 DUR=8s ./bench/scale.sh
 #
-# Seeds a fresh data directory offline with `portcullis bench seed` (bulk inserts, not the HTTP API: users share one
+# Seeds a fresh data directory offline with `Portcullis.Bench seed` (bench/Portcullis.Bench; bulk inserts, not the HTTP API: users share one
 # real Argon2id hash, audit events are sealed into the hash chain), adds an administrator, starts the server
 # (127.0.0.1 only) and measures: start to ready, idle RSS, the audit query's first page through
 # GET /api/admin/audit (unfiltered, by actor, by type, by a time range; median of QUERY_N, target < 100 ms),
@@ -47,17 +47,20 @@ trap cleanup EXIT INT TERM
 
 if [ "$SKIP_BUILD" != 1 ]; then
   echo "building (Release)"
-  (cd "$ROOT" && dotnet build src/Portcullis -c Release -nologo -v q > "$SCRATCH/build.log" 2>&1) || { tail -30 "$SCRATCH/build.log"; exit 1; }
+  # The bench project builds the product too (it references it).
+  (cd "$ROOT" && dotnet build bench/Portcullis.Bench -c Release -nologo -v q > "$SCRATCH/build.log" 2>&1) || { tail -30 "$SCRATCH/build.log"; exit 1; }
 fi
 PC_DLL=$ROOT/src/Portcullis/bin/Release/net10.0/portcullis.dll
+BENCH_DLL=$ROOT/bench/Portcullis.Bench/bin/Release/net10.0/Portcullis.Bench.dll
 portcullis() { dotnet "$PC_DLL" "$@"; }
+bench() { dotnet "$BENCH_DLL" "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 PASSWORD='Kx7q-scale-test-2026-long-phrase'
 ADMIN_PASSWORD='Kx7q-scale-admin-2026-long-phrase'
 
 echo "== seeding $USERS users and $EVENTS audit events (load $(cut -d' ' -f1 /proc/loadavg))"
 T0=$(now_ms)
-SEED_JSON=$(printf '%s\n' "$PASSWORD" | portcullis bench seed --users "$USERS" --audit-events "$EVENTS" --days "$DAYS" --password-stdin --data-dir "$DATA" 2> "$SCRATCH/seed.err" | tail -1) ||
+SEED_JSON=$(printf '%s\n' "$PASSWORD" | bench seed --users "$USERS" --audit-events "$EVENTS" --days "$DAYS" --password-stdin --data-dir "$DATA" 2> "$SCRATCH/seed.err" | tail -1) ||
   { cat "$SCRATCH/seed.err"; exit 1; }
 SEED_MS=$(( $(now_ms) - T0 ))
 echo "  $SEED_JSON ($SEED_MS ms)"
@@ -179,7 +182,7 @@ REPORT="$RESULTS/$(date -u +%Y-%m-%d-%H%M)-scale.md"
   echo "# Scale run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
   echo "- Machine: $(nproc) cpus, kernel $(uname -r); dotnet $(dotnet --version); commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty'); load average at the end: $LOAD_END"
-  echo "- Seeded: $USERS users, $EVENTS audit events over $DAYS days (\`bench seed\`, $SEED_MS ms: $SEED_JSON); database $DB_MB MiB"
+  echo "- Seeded: $USERS users, $EVENTS audit events over $DAYS days (\`Portcullis.Bench seed\`, $SEED_MS ms: $SEED_JSON); database $DB_MB MiB"
   echo "- Start to first 200 on /health/ready: $READY_MS ms; idle RSS $IDLE_RSS_MB MiB; peak RSS after the load $PEAK_RSS_MB MiB"
   echo "- \`audit verify\` after the run: $VERIFY ($VERIFY_MS ms)"
   echo

@@ -144,13 +144,13 @@ print()
 def audit_share():
     """Issue 4: what the audit trail adds to one password login, against one grant (or None without data).
 
-    The added cost comes from `portcullis bench audit` (A/B: the login's database work with and without its event,
+    The added cost comes from `Portcullis.Bench audit` (A/B: the login's database work with and without its event,
     interleaved; wall = difference of the means, which includes the extra WAL pages and checkpoints; CPU = the process's
     CPU time difference plus the background sealing per event). Two denominators:
     - the measured grant: cores ÷ req/s of the `password` scenario (machine time per grant; the grant is CPU-bound,
       so about one grant's unqueued latency, and smaller than the mean latency under load, conn ÷ req/s). On a
       busy machine the server did not have all the cores, so this overstates the grant and understates the share;
-    - one password verification (`bench hash`): a lower bound of any login's time, so that share is an upper bound,
+    - one password verification (`Portcullis.Bench hash`): a lower bound of any login's time, so that share is an upper bound,
       and the one the target is judged on. It is also the fallback when the `password` scenario did not run.
     """
     if not audit_info or not hash_info.get("verifyMedianMs"):
@@ -159,7 +159,7 @@ def audit_share():
     cpu = audit_info["auditCpuUs"] + audit_info["sealPerEventCpuUs"] * audit_info["auditRowsPerLogin"]
     verify = hash_info["verifyMedianMs"] * 1000
     lines = [f"{wall / verify:.2%} wall / {cpu / verify:.2%} CPU of one password verification, {verify / 1000:,.1f} ms "
-             "(`bench hash`: a lower bound of a login, so these shares are upper bounds"
+             "(`Portcullis.Bench hash`: a lower bound of a login, so these shares are upper bounds"
              + (")" if agg("password", "portcullis") else "; the `password` scenario did not run)")]
     pw = agg("password", "portcullis")
     if pw and pw["rps"] > 0:
@@ -185,7 +185,7 @@ if audit:
     print(f"- A failed login's audit write (its own SaveChanges): {a['failedLoginWriteMeanUs']:,.0f} µs mean "
           f"({a['failedLoginWriteMedianUs']:,.0f} median), {a['failedLoginWriteCpuUs']:,.0f} µs CPU = "
           f"{a['failedLoginWriteMeanUs'] / verify:.2%} of the verification (or dummy hash) every failed login does.")
-    print(f"- `portcullis bench audit --count {a['count']}` on a temporary SQLite file; load average then {a.get('loadAverage')}.\n")
+    print(f"- `Portcullis.Bench audit --count {a['count']}` on a temporary SQLite file; load average then {a.get('loadAverage')}.\n")
 
 anon, badsig, me = agg("me_anon", "portcullis"), agg("me_badsig", "portcullis"), agg("me", "portcullis")
 if anon and badsig and me:

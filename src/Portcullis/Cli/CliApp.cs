@@ -42,7 +42,6 @@ public static class CliApp
         root.Subcommands.Add(MigrateCommand.Create(io));
         root.Subcommands.Add(DoctorCommand.Create(io));
         root.Subcommands.Add(AuditCommands.Create(io));
-        root.Subcommands.Add(BenchCommand.Create(io));
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }

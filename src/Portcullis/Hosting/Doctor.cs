@@ -89,12 +89,6 @@ public static partial class Doctor
             findings.Add(new(Severity.Info, "trusted-proxies", $"X-Forwarded-For is read only from {proxies.Count} configured proxy address(es).", "Keep Hosting:TrustedProxies to your reverse proxies only."));
         }
 
-        if (!configuration.GetValue("RateLimits:Enabled", true))
-        {
-            findings.Add(new(Severity.High, "rate-limits-off", "RateLimits:Enabled is false: no request rate limit applies (the login throttle still does).",
-                "Remove RateLimits:Enabled; it exists only to measure the limiter's own cost in bench/run.sh."));
-        }
-
         if (!storage.IsPostgres && string.Equals(storage.SqliteSynchronous, StorageOptions.SynchronousNormal, StringComparison.OrdinalIgnoreCase))
         {
             findings.Add(new(Severity.Medium, "sqlite-synchronous-normal",

@@ -227,13 +227,6 @@ public static partial class PortcullisHost
         app.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Access.Permissions.MetricsRead).RequireRateLimiting(RateLimitPolicies.Authenticated);
         // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
         app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);
-        if (app.Environment.IsEnvironment("Test"))
-        {
-            // F01: a fault endpoint, only ever mapped in the Test environment.
-            app.MapGet("/test/fault", () => { throw new InvalidOperationException("Deliberate test fault at /test/fault."); })
-                .AllowAnonymous().RequireRateLimiting(RateLimitPolicies.Anonymous);
-        }
-
         return app;
     }
 

@@ -20,12 +20,6 @@ public sealed class RateLimitOptions
 
     /// <summary>Where counters live: <c>InProcess</c> (the default and, in this version, the only store).</summary>
     public string Store { get; set; } = InProcessRateLimitStore.Name;
-
-    /// <summary>
-    /// False turns every rate limit off. Only for measuring the limiter's own cost (bench/run.sh
-    /// <c>PORTCULLIS_BENCH_RATELIMITS=off</c>); never in production. A warning is logged at start when off.
-    /// </summary>
-    public bool Enabled { get; set; } = true;
 }
 
 /// <summary>One limit: an algorithm from System.Threading.RateLimiting and what partitions it.</summary>

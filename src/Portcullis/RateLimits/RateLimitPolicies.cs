@@ -58,11 +58,6 @@ public static class RateLimitPolicies
     private static WebApplication UsePhase(this WebApplication app, bool beforeAuthentication)
     {
         var registry = app.Services.GetRequiredService<RateLimitRegistry>();
-        if (!registry.Enabled)
-        {
-            return app; // the registry logged a warning at start
-        }
-
         app.Use(async (context, next) =>
         {
             var acquired = await registry.AcquireAsync(context, beforeAuthentication, context.RequestAborted);

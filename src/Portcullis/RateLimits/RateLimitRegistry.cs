@@ -59,12 +59,6 @@ public sealed partial class RateLimitRegistry : IDisposable
         _store = store;
         _forEndpoint = ForEndpoint;
         var value = options.Value;
-        Enabled = value.Enabled;
-        if (!Enabled)
-        {
-            LogDisabled(logger);
-        }
-
         _routes = value.Routes;
         var policies = new Dictionary<string, RateLimitPolicyOptions>(Defaults(), StringComparer.OrdinalIgnoreCase);
         foreach (var (name, policy) in value.Policies)
@@ -95,9 +89,6 @@ public sealed partial class RateLimitRegistry : IDisposable
 
         _unmatched = Split(_byPolicy[RateLimitPolicies.Anonymous]);
     }
-
-    /// <summary>False only when <c>RateLimits:Enabled=false</c> (benchmarks measuring the limiter's own cost).</summary>
-    public bool Enabled { get; }
 
     public IReadOnlyCollection<string> PolicyNames => _byPolicy.Keys;
 
@@ -450,9 +441,7 @@ public sealed partial class RateLimitRegistry : IDisposable
         Message = "excess_rate_limit_exceeded: route {Route}, policies {Policies}, client {ClientIp}.")]
     private static partial void LogRejected(ILogger logger, string route, string policies, string clientIp);
 
-    [LoggerMessage(EventId = 5002, EventName = "rate_limits_disabled", Level = LogLevel.Warning,
-        Message = "RateLimits:Enabled is false: no request is rate limited. Only for measuring the limiter's own cost, never in production.")]
-    private static partial void LogDisabled(ILogger logger);
+    // Event 5002 (rate_limits_disabled) left with the RateLimits:Enabled setting; ids are never reused.
 
     public void Dispose()
     {

@@ -245,7 +245,8 @@ public static partial class TokenEndpoint
             ? null
             : await users.FindByNameAsync(username);
 
-    private static async Task<ClaimsIdentity> BuildUserIdentityAsync(User user, UserManager<User> users, long sessionStart)
+    /// <summary>A user's identity in its tokens (also what bench/Portcullis.Bench's <c>audit</c> times a login with).</summary>
+    internal static async Task<ClaimsIdentity> BuildUserIdentityAsync(User user, UserManager<User> users, long sessionStart)
     {
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, user.Id.ToString());
@@ -256,7 +257,7 @@ public static partial class TokenEndpoint
     }
 
     /// <summary>Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12).</summary>
-    private static void SetDestinations(ClaimsPrincipal principal) =>
+    internal static void SetDestinations(ClaimsPrincipal principal) =>
         principal.SetDestinations(claim => claim.Type switch
         {
             Claims.Subject => [Destinations.AccessToken, Destinations.IdentityToken],

@@ -20,7 +20,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "POST /api/accounts/password",
         "GET /health/live",
         "GET /health/ready",
-        "GET /test/fault",
+        "GET /test/fault", // added by the test server (Infrastructure/TestEndpoints.cs), not by the product
     };
 
     private IReadOnlyList<RouteEndpoint> Endpoints() =>

@@ -153,16 +153,6 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
-    public async Task Rate_limits_switched_off_is_high_and_on_by_default_says_nothing()
-    {
-        var off = await CheckAsync(new() { ["RateLimits:Enabled"] = "false" });
-        var on = await CheckAsync(new());
-
-        Assert.Equal(Doctor.Severity.High, Assert.Single(off, f => f.Id == "rate-limits-off").Severity);
-        Assert.DoesNotContain(on, f => f.Id == "rate-limits-off");
-    }
-
-    [Fact]
     public async Task Sqlite_synchronous_normal_is_medium_and_full_by_default_says_nothing()
     {
         var normal = await CheckAsync(new() { ["Storage:SqliteSynchronous"] = "Normal" });

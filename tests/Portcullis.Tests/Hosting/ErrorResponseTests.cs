@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Hosting;
@@ -96,13 +98,18 @@ public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
-    public async Task F01_the_fault_endpoint_does_not_exist_outside_the_test_environment()
+    public async Task F01_the_product_has_no_fault_endpoint_only_the_test_server_adds_it()
     {
-        await using var server = await PortcullisServer.StartAsync(environment: "Production");
+        // The product's endpoints alone, in the Test environment where it once mapped the route itself.
+        await using var server = await PortcullisServer.StartAsync(testEndpoints: false);
         using var http = server.CreateClient();
 
         using var response = await http.GetAsync("test/fault");
 
+        // Unknown paths are refused before authentication (401) or not found (404): never the fault's 500.
         Assert.True(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Unauthorized, $"got {(int)response.StatusCode}");
+        var routes = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
+        Assert.NotEmpty(routes);
+        Assert.DoesNotContain(routes, e => ("/" + e.RoutePattern.RawText!.TrimStart('/')).StartsWith("/test", StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -52,12 +52,16 @@ public sealed class PortcullisServer : IAsyncDisposable
     public X509Certificate2 Certificate { get; }
 
     /// <summary>Settings as <c>Section:Key</c> pairs; <c>urls</c> and the data directory are filled in.</summary>
+    /// <param name="testEndpoints">Map <see cref="TestEndpoints"/> (the F01 fault route); false serves the product's endpoints only.</param>
+    /// <param name="configureApp">Changes the built app before it starts, as a host embedding the product may (bench/Portcullis.Bench).</param>
     public static async Task<PortcullisServer> StartAsync(
         IDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? services = null,
         string environment = "Test",
         string? dataDirectory = null,
-        SecretCanary? canary = null)
+        SecretCanary? canary = null,
+        bool testEndpoints = true,
+        Action<WebApplication>? configureApp = null)
     {
         canary ??= SecretCanary.Suite;
         var context = TestContext.Current;
@@ -102,6 +106,12 @@ public sealed class PortcullisServer : IAsyncDisposable
             LogCapture.AddTo(builder.Services, text => canary.Scan($"{label} (logs)", text), created => logs = created);
             services?.Invoke(builder.Services);
             var app = PortcullisHost.BuildApp(builder);
+            if (testEndpoints)
+            {
+                TestEndpoints.MapFault(app);
+            }
+
+            configureApp?.Invoke(app);
             try
             {
                 await PortcullisHost.InitializeAsync(app.Services);
@@ -139,7 +149,13 @@ public sealed class PortcullisServer : IAsyncDisposable
     }
 
     /// <summary>Runs a CLI command in-process against this server's data directory.</summary>
-    public async Task<CliResult> RunCliAsync(string? stdin, params string[] args)
+    public Task<CliResult> RunCliAsync(string? stdin, params string[] args) => RunCommandAsync(CliApp.RunAsync, stdin, args);
+
+    /// <summary>An entry point shaped like <see cref="CliApp.RunAsync"/> (the product's CLI, or bench/Portcullis.Bench's).</summary>
+    public delegate Task<int> CommandLine(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string?>? settings);
+
+    /// <summary>Runs <paramref name="command"/> in-process against this server's data directory, as <see cref="RunCliAsync"/>.</summary>
+    public async Task<CliResult> RunCommandAsync(CommandLine command, string? stdin, params string[] args)
     {
         // Passwords given to the CLI (argument or stdin) and secrets it prints are the suite's secrets too.
         for (var i = 0; i < args.Length - 1; i++)
@@ -166,7 +182,7 @@ public sealed class PortcullisServer : IAsyncDisposable
             settings[key] = value;
         }
 
-        var exit = await CliApp.RunAsync([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, settings);
+        var exit = await command([.. args, "--data-dir", DataDirectory], new StringReader(stdin ?? ""), output, error, settings);
         foreach (var line in output.ToString().Split('\n'))
         {
             Canary.RecordFromJson(line);

@@ -3,24 +3,24 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using Portcullis.Cli;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 
-namespace Portcullis.Cli;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden helper for <c>bench/run.sh</c>: <c>bench hash --count N</c> times the configured password hasher (the same
+/// <c>hash --count N</c> (bench/run.sh) times the configured password hasher (the same
 /// service the token endpoint uses) one call at a time and prints JSON with the median and mean in milliseconds, plus
 /// the verifications per second with one thread per core.
 /// It reads and writes nothing but the configuration.
 /// </summary>
-public static class BenchCommand
+public static class HashBench
 {
     private static readonly Option<int> Count = new("--count") { Description = "Hashes to time (1-1000).", DefaultValueFactory = _ => 20 };
 
     public static Command Create(CliIo io)
     {
-        var bench = new Command("bench", "Measurements for bench/run.sh.") { Hidden = true };
         var hash = new Command("hash", "Time password hashing and verification, one at a time.");
         hash.Options.Add(Count);
         hash.SetAction(async (parse, _) =>
@@ -86,18 +86,8 @@ public static class BenchCommand
             }, CliApp.JsonOutput));
             return CliApp.Ok;
         });
-        bench.Subcommands.Add(hash);
-        bench.Subcommands.Add(RateLimits.RateLimitMemoryBench.Create(io));
-        bench.Subcommands.Add(SeedCommand.Create(io));
-        bench.Subcommands.Add(AuditBench.Create(io));
-        return bench;
+        return hash;
     }
 
-    /// <summary>The median of the bench commands' samples (NaN when there are none).</summary>
-    internal static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN
-            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    private static double Median(List<double> values) => BenchApp.Median(values);
 }

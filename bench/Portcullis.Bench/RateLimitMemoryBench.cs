@@ -5,11 +5,12 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portcullis.Cli;
+using Portcullis.RateLimits;
 
-namespace Portcullis.RateLimits;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden <c>bench ratelimit --keys N</c> (bench/ratelimit-memory.sh): N distinct client IPs each make one request
+/// <c>ratelimit --keys N</c> (bench/ratelimit-memory.sh): N distinct client IPs each make one request
 /// through the real registry and store (an <c>anonymous</c> policy of 100 per <c>--window</c> per IP, plus the
 /// global cap, as the before-authentication phase runs them), and it prints JSON with the managed heap and RSS before, after, and
 /// after the library's idle eviction. Nothing is served, read or written.

@@ -1,14 +1,15 @@
 using System.Text.Json;
+using Portcullis.Bench;
 using Portcullis.Cli;
 
-namespace Portcullis.Tests.Cli;
+namespace Portcullis.Tests.Bench;
 
 /// <summary>
-/// <c>bench audit</c> (bench/run.sh's audit-cost measurement, issue 4) runs, prints one JSON object with its numbers,
+/// <c>Portcullis.Bench audit</c> (bench/run.sh's audit-cost measurement, issue 4) runs, prints one JSON object with its numbers,
 /// and works on its own temporary SQLite file: the configured database and data directory are never touched. Timings
 /// are not asserted (performance is measured by bench/, not by tests).
 /// </summary>
-public sealed class AuditBenchCommandTests : IDisposable
+public sealed class AuditBenchTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-auditbench-").FullName;
 
@@ -24,14 +25,14 @@ public sealed class AuditBenchCommandTests : IDisposable
             ["Storage:Provider"] = "Postgres",
             ["Storage:ConnectionString"] = "Host=127.0.0.1;Port=1;Database=portcullis;Username=x;Timeout=1",
         };
-        var exit = await CliApp.RunAsync([.. args, "--data-dir", _dir], new StringReader(""), output, error, settings);
+        var exit = await BenchApp.RunAsync([.. args, "--data-dir", _dir], new StringReader(""), output, error, settings);
         return (exit, output.ToString(), error.ToString());
     }
 
     [Fact]
-    public async Task Bench_audit_prints_json_measurements_from_a_temporary_database_and_leaves_the_configured_one_alone()
+    public async Task Audit_prints_json_measurements_from_a_temporary_database_and_leaves_the_configured_one_alone()
     {
-        var (exit, output, error) = await RunAsync("bench", "audit", "--count", "10", "--block", "5");
+        var (exit, output, error) = await RunAsync("audit", "--count", "10", "--block", "5");
         Assert.True(exit == CliApp.Ok, error);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var result = Assert.Single(lines); // only the JSON line: no log output on stdout
@@ -56,9 +57,9 @@ public sealed class AuditBenchCommandTests : IDisposable
     [Theory]
     [InlineData("5", "2")]
     [InlineData("20", "11")] // one block pair: no spread, no interval
-    public async Task Bench_audit_refuses_counts_out_of_range(string count, string block)
+    public async Task Audit_refuses_counts_out_of_range(string count, string block)
     {
-        var (exit, output, error) = await RunAsync("bench", "audit", "--count", count, "--block", block);
+        var (exit, output, error) = await RunAsync("audit", "--count", count, "--block", block);
         Assert.Equal(CliApp.Usage, exit);
         Assert.Contains("--count must be 10-100000 and --block 1-1000 (at most half of --count)", error, StringComparison.Ordinal);
         Assert.Empty(output);

@@ -10,13 +10,14 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
 using Portcullis.Access;
 using Portcullis.Audit;
+using Portcullis.Cli;
 using Portcullis.Storage;
 
-namespace Portcullis.Cli;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden benchmark tool for the scale target (issue 8: 1 M users, 10 M audit events):
-/// <c>bench seed --users N --audit-events M --password-stdin</c> writes rows straight into the database in batches
+/// The scale benchmark's loader (issue 8: 1 M users, 10 M audit events):
+/// <c>seed --users N --audit-events M --password-stdin</c> writes rows straight into the database in batches
 /// (prepared ADO.NET inserts whose parameters come from the EF Core model, so every value is stored exactly as EF
 /// stores it), not through the HTTP API.
 /// <list type="bullet">
@@ -25,7 +26,9 @@ namespace Portcullis.Cli;
 /// <item>Audit events from the catalogue with realistic actors (seeded users, <c>anonymous</c>, <c>operator</c>, the
 /// built-in client), client IPs and times spread evenly over <c>--days</c> up to now, each <b>sealed</b> into the hash
 /// chain in the same transaction, continuing from the last seal: <c>audit verify</c> stays intact.</item>
-/// <item>SQLite only (where the scale target is measured).</item>
+/// <item>Either store. The scale target is measured on SQLite; on PostgreSQL the event ids are taken from the
+/// table's identity sequence (<c>nextval</c>, which the application role may call), so later events the server
+/// writes never collide with seeded ones, and seals are written under the audit chain's lock.</item>
 /// <item>Refuses a database with users it did not seed (a real installation) unless <c>--force</c>. Stop the server
 /// first: the seeder writes the audit chain itself.</item>
 /// </list>
@@ -66,14 +69,6 @@ public static class SeedCommand
         }
 
         var db = services.GetRequiredService<PortcullisDb>();
-        if (!db.Database.IsSqlite())
-        {
-            // The scale target is measured on SQLite; on PostgreSQL explicit audit ids would need sequence rights
-            // the application role does not have.
-            await io.Error.WriteLineAsync("error: bench seed writes to SQLite only.");
-            return CliApp.Usage;
-        }
-
         var realUsers = await db.Users.CountAsync(u => !u.UserName!.StartsWith(UserPrefix), ct);
         if (realUsers > 0 && !parse.GetValue(Force))
         {
@@ -180,32 +175,37 @@ public static class SeedCommand
                 throw new Hosting.StartupException($"{unsealed} audit event(s) are not sealed yet (is a server writing to this database? stop it before seeding).");
             }
 
-            var nextId = (await db.AuditEvents.MaxAsync(e => (long?)e.Id, ct) ?? 0) + 1;
+            var ids = await EventIds.CreateAsync(db, ct);
             var sequence = lastSeal?.Sequence ?? 0;
             var previous = lastSeal?.Hash ?? AuditChain.Genesis;
             var end = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
             var step = TimeSpan.FromDays(days).Ticks / count;
-            var first = nextId;
+            long first = 0, last = 0;
             var clientActor = $"client:{Hosting.PortcullisHost.BuiltInClientId}";
             string? sample = null;
             await using var eventsInsert = await Inserter.CreateAsync(db, typeof(AuditEvent), ct);
             await using var sealsInsert = await Inserter.CreateAsync(db, typeof(AuditSeal), ct);
             for (long i = 0; i < count;)
             {
-                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                // The chain's lock, as the sealer takes it: a running server's sealer waits instead of forking the
+                // chain (SQLite: the write lock; PostgreSQL: the advisory lock).
+                await using var tx = await StoreLocks.BeginLockedAsync(db, StoreLocks.Name.AuditChain, ct);
                 eventsInsert.Enlist(tx);
                 sealsInsert.Enlist(tx);
-                for (var n = 0; n < batch && i < count; n++, i++)
+                var reserved = await ids.NextAsync((int)Math.Min(batch, count - i));
+                for (var n = 0; n < reserved.Length; n++, i++)
                 {
                     var user = userIds.Count > 0 ? $"user:{userIds[_random.Next(userIds.Count)]}" : "anonymous";
                     // Whole milliseconds: what both providers store exactly (the seal hashes the stored value).
                     var at = end - TimeSpan.FromTicks(step * (count - 1 - i));
-                    var e = NewEvent(nextId++, new DateTimeOffset(at.UtcTicks - (at.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero), user, clientActor);
+                    var e = NewEvent(reserved[n], new DateTimeOffset(at.UtcTicks - (at.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero), user, clientActor);
                     sequence++;
                     var hash = AuditChain.Compute(e, sequence, previous);
                     await eventsInsert.InsertAsync(e);
                     await sealsInsert.InsertAsync(new AuditSeal { Sequence = sequence, EventId = e.Id, PreviousHash = previous, Hash = hash });
                     previous = hash;
+                    first = first == 0 ? e.Id : first;
+                    last = e.Id;
                     if (e.Actor.StartsWith("user:", StringComparison.Ordinal))
                     {
                         sample = e.Actor;
@@ -215,7 +215,7 @@ public static class SeedCommand
                 await tx.CommitAsync(ct);
             }
 
-            return (first, nextId - 1, sample);
+            return (first, last, sample);
         }
 
         private AuditEvent NewEvent(long id, DateTimeOffset at, string user, string client)
@@ -254,6 +254,80 @@ public static class SeedCommand
     }
 
     /// <summary>
+    /// Audit event ids for explicit inserts (the seal hashes the id, so it must be known before the row is written).
+    /// SQLite: after the largest id (the rowid). PostgreSQL: drawn from the column's identity sequence in batches,
+    /// so the sequence moves past them and the server's own inserts never reuse one; setting the sequence instead
+    /// would need a right the application role does not have.
+    /// </summary>
+    private sealed class EventIds
+    {
+        private readonly PortcullisDb _db;
+        private readonly (string Table, string Column)? _sequence;
+        private readonly CancellationToken _ct;
+        private long _next;
+
+        private EventIds(PortcullisDb db, (string, string)? sequence, long next, CancellationToken ct)
+        {
+            _db = db;
+            _sequence = sequence;
+            _next = next;
+            _ct = ct;
+        }
+
+        public static async Task<EventIds> CreateAsync(PortcullisDb db, CancellationToken ct)
+        {
+            if (db.Database.IsSqlite())
+            {
+                return new EventIds(db, null, (await db.AuditEvents.MaxAsync(e => (long?)e.Id, ct) ?? 0) + 1, ct);
+            }
+
+            var entity = db.Model.FindEntityType(typeof(AuditEvent))!;
+            var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+            // pg_get_serial_sequence reads the table as SQL text (so quoted: the names are mixed case), the column as a name.
+            var quoted = db.GetService<ISqlGenerationHelper>().DelimitIdentifier(table.Name, table.Schema);
+            return new EventIds(db, (quoted, entity.FindProperty(nameof(AuditEvent.Id))!.GetColumnName(table)!), 0, ct);
+        }
+
+        public async Task<long[]> NextAsync(int count)
+        {
+            if (_sequence is not { } sequence)
+            {
+                var ids = new long[count];
+                for (var i = 0; i < count; i++)
+                {
+                    ids[i] = _next++;
+                }
+
+                return ids;
+            }
+
+            await using var command = _db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = _db.Database.CurrentTransaction?.GetDbTransaction();
+            command.CommandText = "SELECT nextval(pg_get_serial_sequence(@t, @c)) FROM generate_series(1, @n)";
+            foreach (var (name, value) in new (string, object)[] { ("t", sequence.Table), ("c", sequence.Column), ("n", count) })
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = name;
+                parameter.Value = value;
+                command.Parameters.Add(parameter);
+            }
+
+            var reserved = new List<long>(count);
+            await using (var reader = await command.ExecuteReaderAsync(_ct))
+            {
+                while (await reader.ReadAsync(_ct))
+                {
+                    reserved.Add(reader.GetInt64(0));
+                }
+            }
+
+            // The chain is in id order; one session's values from a sequence rise, and sorting makes sure of it.
+            reserved.Sort();
+            return [.. reserved];
+        }
+    }
+
+    /// <summary>
     /// One prepared INSERT for an entity type, columns and parameters taken from the EF Core model (table and column
     /// names, value converters, provider parameter types), so rows are stored exactly as EF would store them.
     /// </summary>
@@ -274,8 +348,11 @@ public static class SeedCommand
             var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
             var sql = db.GetService<ISqlGenerationHelper>();
             await db.Database.OpenConnectionAsync(ct);
-            // A benchmark tool: durability per batch is not needed, speed is.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", ct);
+            if (db.Database.IsSqlite())
+            {
+                // A benchmark tool: durability per batch is not needed, speed is.
+                await db.Database.ExecuteSqlRawAsync("PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", ct);
+            }
 
             var command = db.Database.GetDbConnection().CreateCommand();
             var columns = new List<(IProperty, RelationalTypeMapping, DbParameter)>();

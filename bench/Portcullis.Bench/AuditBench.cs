@@ -6,26 +6,28 @@ using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using Portcullis.Audit;
+using Portcullis.Cli;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
-namespace Portcullis.Cli;
+namespace Portcullis.Bench;
 
 /// <summary>
-/// Hidden helper for <c>bench/run.sh</c> (issue 4: "writing audit events adds under 5% to a login"):
-/// <c>bench audit --count N</c> measures what the audit trail adds to a successful password login, on a fresh SQLite
+/// <c>audit --count N</c> (bench/run.sh; issue 4: "writing audit events adds under 5% to a login") measures what the audit trail adds to a successful password login, on a fresh SQLite
 /// file database in a temporary directory (the real model and migrations, WAL, the server's connection string),
 /// deleted afterwards. Nothing of a configured installation is read or written.
 /// <list type="bullet">
-/// <item>The unit is the database work a password grant does after the password check, through the same services:
-/// the authorization entry (<see cref="IOpenIddictAuthorizationManager.CreateAsync(ClaimsPrincipal, string, string, string, ImmutableArray{string}, CancellationToken)"/>),
+/// <item>The unit is the work a password grant does after the password check, through the same services and the
+/// token endpoint's own code: the identity and its claims (<see cref="TokenEndpoint.BuildUserIdentityAsync"/>, which
+/// reads the account's roles), the authorization entry (<see cref="IOpenIddictAuthorizationManager.CreateAsync(ClaimsPrincipal, string, string, string, ImmutableArray{string}, CancellationToken)"/>),
 /// the access-token entry, the reference refresh-token entry and its payload update (what OpenIddict's token
 /// handlers do), each in its own request scope with an <see cref="HttpContext"/> and an activity as in a request.</item>
 /// <item>Variant A writes no audit event; variant B stages the login's event through the endpoint's own
@@ -179,7 +181,7 @@ public static class AuditBench
         return 1.96 * Math.Sqrt(variance / values.Count);
     }
 
-    private static double Median(List<double> values) => BenchCommand.Median(values);
+    private static double Median(List<double> values) => BenchApp.Median(values);
 
     /// <summary>Wall time per unit (µs) and the process's CPU time over the blocks that produced them.</summary>
     private sealed class Samples(int capacity)
@@ -217,6 +219,7 @@ public static class AuditBench
         // A reference refresh token's stored payload: the encrypted token, about this long.
         private readonly string _payload = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(1050));
         private string _applicationId = "";
+        private User _user = null!;
         private long _failedName;
 
         public List<double> RecordUs { get; } = [];
@@ -227,6 +230,21 @@ public static class AuditBench
             var application = await applications.FindByClientIdAsync(PortcullisHost.BuiltInClientId, ct)
                 ?? throw new InvalidOperationException("The built-in client is missing.");
             _applicationId = (await applications.GetIdAsync(application, ct))!;
+
+            // One account with the user role, as a registered user has: every timed login is a new session of it.
+            await using var scope = _scopes.CreateAsyncScope();
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
+            _user = new User { Id = Guid.CreateVersion7(), UserName = "bench-audit", Email = "bench-audit@example.invalid", CreatedAt = _time.GetUtcNow() };
+            Check(await users.CreateAsync(_user));
+            Check(await users.AddToRoleAsync(_user, Access.Roles.User));
+        }
+
+        private static void Check(IdentityResult result)
+        {
+            if (!result.Succeeded)
+            {
+                throw new InvalidOperationException("Creating the bench account failed: " + string.Join("; ", result.Errors.Select(e => e.Description)));
+            }
         }
 
         /// <summary>Runs <paramref name="n"/> logins; returns their mean wall time and the CPU time per login in µs.</summary>
@@ -255,18 +273,16 @@ public static class AuditBench
             var authorizations = scope.ServiceProvider.GetRequiredService<IOpenIddictAuthorizationManager>();
             var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();
             var audit = scope.ServiceProvider.GetRequiredService<AuditLog>();
-            var userId = Guid.CreateVersion7();
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
+            var userId = _user.Id;
             var started = Stopwatch.GetTimestamp();
             double carrierUs;
             using (new Activity("bench.login").Start())
             {
-                // As TokenEndpoint: the identity, then the session (authorization entry), then the event, then sign-in.
+                // As the password grant: the endpoint's identity (claims, roles read from the database), the scopes
+                // and audience, then the session (authorization entry), then the event, then sign-in.
                 var now = _time.GetUtcNow();
-                var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
-                identity.SetClaim(Claims.Subject, userId.ToString());
-                identity.SetClaims(Claims.Role, [Access.Roles.User]);
-                identity.SetClaim(PortcullisClaims.SecurityEpoch, 0);
-                identity.SetClaim(PortcullisClaims.SessionStart, now.ToUnixTimeSeconds());
+                var identity = await TokenEndpoint.BuildUserIdentityAsync(_user, users, now.ToUnixTimeSeconds());
                 var principal = new ClaimsPrincipal(identity);
                 principal.SetScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess);
                 principal.SetResources(_tokens.Audience);
@@ -275,6 +291,7 @@ public static class AuditBench
                 var sessionId = await authorizations.GetIdAsync(authorization, ct);
                 principal.SetAuthorizationId(sessionId);
                 identity.SetClaim(PortcullisClaims.SessionId, sessionId);
+                TokenEndpoint.SetDestinations(principal);
                 if (withAudit)
                 {
                     var staged = Stopwatch.GetTimestamp();
