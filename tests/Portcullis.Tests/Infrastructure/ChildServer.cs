@@ -160,7 +160,11 @@ public sealed class ChildServer : IAsyncDisposable
             _process.Kill(entireProcessTree: true);
         }
 
-        await _process.WaitForExitAsync();
+        using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await _process.WaitForExitAsync(exited.Token); // bounded: also waits for the end of the output being read
+        }
+
         _process.Dispose();
         try
         {
