@@ -58,7 +58,7 @@ public static class AuditEvents
     public static readonly Definition RateLimited = new(7001, "excess_rate_limit_exceeded", "Requests were refused by a rate limit, or with 503 because password hashing was at capacity (policy `password-hashing`) (one event per route, policy and client IP per minute, with the count).");
 
     // 8000-8999 monitoring
-    public static readonly Definition SecurityAlert = new(8001, "security.alert", "A burst of failed logins: many accounts from one IP (credential stuffing) or one account under repeated guessing (brute force).");
+    public static readonly Definition SecurityAlert = new(8001, "security.alert", "A burst of failed logins: many accounts from one IP (credential stuffing) or one account under repeated guessing (brute force); or a log sink losing lines (kind log_sink_failed, once per episode).");
 
     // 9000-9999 the audit trail itself
     public static readonly Definition AuditPruned = new(9001, "audit_pruned", "Old audit events were removed by the retention command.");

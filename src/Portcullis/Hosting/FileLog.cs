@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
+using System.Text;
 using Serilog;
+using Serilog.Configuration;
+using Serilog.Core;
 using Serilog.Events;
 using Serilog.Parsing;
 
@@ -53,27 +56,13 @@ public sealed class FileLogOptionsValidator : IValidateOptions<FileLogOptions>
 
 /// <summary>
 /// Writes the same JSON lines as stdout — each entry goes through the .NET JSON console formatter, after
-/// redaction and enrichment — to a file that Serilog's file sink rolls by size (and day) and prunes. Serilog only
-/// moves the finished text: a line is one literal text token, never parsed as a message template.
+/// redaction and enrichment — to a file that Serilog's file sink rolls by size (and day) and prunes. Lines are handed to
+/// a <see cref="LogLineWriter"/> like stdout's, so a slow, full or vanished disk costs lines (counted, and reported by
+/// readiness, the metrics and the <c>log_sink_failed</c> alert), never a request's time.
 /// </summary>
-public sealed class FileLogProvider : JsonLineProvider
+public sealed class FileLogProvider(IEnumerable<ConsoleFormatter> formatters, IOptions<FileLogOptions> options)
+    : QueuedJsonLineProvider(formatters, new LogLineWriter(LogSinks.File, new RollingFileOutput(options.Value), JsonConsoleLogProvider.MaxQueuedLines, ownsOutput: true))
 {
-    private readonly Serilog.Core.Logger _file;
-
-    public FileLogProvider(IEnumerable<ConsoleFormatter> formatters, IOptions<FileLogOptions> options)
-        : base(formatters)
-    {
-        var o = options.Value;
-        _file = new Serilog.LoggerConfiguration()
-            .MinimumLevel.Verbose() // the .NET log filters already decided
-            .WriteTo.File(o.Path!, outputTemplate: "{Message}", formatProvider: System.Globalization.CultureInfo.InvariantCulture,
-                fileSizeLimitBytes: o.FileSizeLimitBytes, rollOnFileSizeLimit: true,
-                retainedFileCountLimit: o.RetainedFileCountLimit,
-                rollingInterval: o.RollDaily ? Serilog.RollingInterval.Day : Serilog.RollingInterval.Infinite,
-                buffered: true, flushToDiskInterval: TimeSpan.FromSeconds(1))
-            .CreateLogger();
-    }
-
     /// <summary>Adds the provider when <c>Logging:File:Path</c> is set.</summary>
     public static void AddTo(WebApplicationBuilder builder)
     {
@@ -84,20 +73,91 @@ public sealed class FileLogProvider : JsonLineProvider
             builder.Services.AddSingleton<ILoggerProvider, FileLogProvider>();
         }
     }
+}
 
-    protected override void WriteLine(string line)
+/// <summary>
+/// Serilog's rolling file sink as the stream a <see cref="LogLineWriter"/> writes to. Each write is a batch of whole
+/// lines, emitted as one event whose message is that literal text (one text token, never parsed as a template), and
+/// written through to the file at once (unbuffered), so a failure belongs to the batch that met it. Serilog reports
+/// some failures to a listener instead of throwing — a file it could not open is retried only at the next roll or
+/// after 30 minutes, and until then each event is refused — and those become exceptions here, so the writer counts
+/// them as it counts a full disk.
+/// </summary>
+internal sealed class RollingFileOutput : Stream, ILoggingFailureListener
+{
+    private readonly ILogEventSink _file;
+    private string? _refused;
+
+    public RollingFileOutput(FileLogOptions o)
     {
-        var template = new MessageTemplate([new TextToken(line)]);
-        _file.Write(new LogEvent(DateTimeOffset.UtcNow, LogEventLevel.Information, null, template, []));
+        _file = LoggerSinkConfiguration.CreateSink(to => to.File(o.Path!, outputTemplate: "{Message}",
+            formatProvider: System.Globalization.CultureInfo.InvariantCulture,
+            fileSizeLimitBytes: o.FileSizeLimitBytes, rollOnFileSizeLimit: true,
+            retainedFileCountLimit: o.RetainedFileCountLimit,
+            rollingInterval: o.RollDaily ? RollingInterval.Day : RollingInterval.Infinite,
+            buffered: false));
+        if (_file is ISetLoggingFailureListener listened)
+        {
+            listened.SetFailureListener(this);
+        }
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        _refused = null;
+        var text = new MessageTemplate([new TextToken(Encoding.UTF8.GetString(buffer))]);
+        _file.Emit(new LogEvent(DateTimeOffset.UtcNow, LogEventLevel.Information, null, text, []));
+        if (_refused is { } reason)
+        {
+            throw new IOException($"The log file refused the lines: {reason}.");
+        }
+    }
+
+    public void OnLoggingFailed(object sender, LoggingFailureKind kind, string message, IReadOnlyCollection<LogEvent>? events, Exception? exception)
+    {
+        // Only a failure that lost events loses lines (a retention clean-up that could not delete an old file does not).
+        if (events is { Count: > 0 })
+        {
+            _refused = message;
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Flush()
+    {
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _file.Dispose();
+            try
+            {
+                (_file as IDisposable)?.Dispose();
+            }
+            catch (IOException)
+            {
+                // Closing flushes what a failed write left behind; those lines were counted as lost when it failed.
+            }
         }
 
         base.Dispose(disposing);
     }
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }

@@ -240,10 +240,13 @@ public static partial class PortcullisHost
     {
         var health = app.MapGroup("/health").AllowAnonymous().RequireRateLimiting(RateLimitPolicies.Anonymous).WithTags("Health");
         health.MapGet("/live", () => TypedResults.Ok(new HealthStatus("ok")));
-        health.MapGet("/ready", async Task<IResult> (PortcullisDb db, Audit.AuditSealer audit, CancellationToken ct) =>
-            !audit.LastSealFailed && await db.Database.CanConnectAsync(ct)
-                ? TypedResults.Ok(new HealthStatus("ok"))
-                : TypedResults.Json(new HealthStatus("unavailable"), statusCode: 503));
+        health.MapGet("/ready", async Task<IResult> (PortcullisDb db, Audit.AuditSealer audit, LogSinks logs, CancellationToken ct) =>
+            audit.LastSealFailed || !await db.Database.CanConnectAsync(ct) ? TypedResults.Json(new HealthStatus("unavailable"), statusCode: 503)
+            // A log sink losing lines: the server still answers correctly (and audits to the database), so this is
+            // degraded, not down. Which sink, and how many lines, is in the metrics and the security.alert audit event,
+            // not here: an anonymous caller has no business learning that the log is not being written.
+            : logs.AnyFailing ? TypedResults.Ok(new HealthStatus("degraded"))
+            : TypedResults.Ok(new HealthStatus("ok")));
     }
 
     public sealed record HealthStatus(string Status);

@@ -17,7 +17,7 @@ public sealed class PortcullisMetrics : IDisposable
 
     private readonly Meter _meter = new(MeterName);
 
-    public PortcullisMetrics()
+    public PortcullisMetrics(LogSinks logSinks)
     {
         Logins = _meter.CreateCounter<long>("portcullis.logins", description: "Password logins by outcome (success, failure, throttled, busy).");
         TokensIssued = _meter.CreateCounter<long>("portcullis.tokens.issued", description: "Token responses by grant type.");
@@ -26,6 +26,16 @@ public sealed class PortcullisMetrics : IDisposable
         AuditWriteFailures = _meter.CreateCounter<long>("portcullis.audit.write_failures", description: "Audit events that could not be written or sealed.");
         SecurityAlerts = _meter.CreateCounter<long>("portcullis.security.alerts", description: "Raised security alerts by kind.");
         PasswordHashes = _meter.CreateCounter<long>("portcullis.password.hashes", description: "Password hashes and verifications run, by operation (hash, verify, verify_dummy).");
+        // Read from the log writers when scraped: nothing is added on the logging path.
+        _meter.CreateObservableCounter("portcullis.log.lines_dropped", () => logSinks.Writers.SelectMany(w => new[]
+        {
+            new Measurement<long>(w.LinesDroppedQueueFull, new("sink", w.Sink), new("reason", "queue_full")),
+            new Measurement<long>(w.LinesDroppedWriteFailed, new("sink", w.Sink), new("reason", "write_failed")),
+        }), description: "Log lines lost by sink (stdout, file) and reason (queue_full: the sink did not keep up or is stuck; write_failed).");
+        _meter.CreateObservableCounter("portcullis.log.write_failures", () => logSinks.Writers.Select(w =>
+            new Measurement<long>(w.WriteFailures, new KeyValuePair<string, object?>("sink", w.Sink))), description: "Failed writes (each of one or more lines) by log sink.");
+        _meter.CreateObservableGauge("portcullis.log.sink_failing", () => logSinks.Writers.Select(w =>
+            new Measurement<int>(w.IsFailing ? 1 : 0, new KeyValuePair<string, object?>("sink", w.Sink))), description: "1 while a log sink loses lines or is stuck (readiness then reports degraded).");
     }
 
     public Counter<long> Logins { get; }
@@ -50,6 +60,8 @@ public static partial class Telemetry
     public static IServiceCollection AddPortcullisTelemetry(this IServiceCollection services)
     {
         services.AddSingleton<PortcullisMetrics>();
+        services.AddSingleton<LogSinks>();
+        services.AddHostedService<LogSinkMonitor>();
         services.AddLogEnricher<RequestLogEnricher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddAspNetCoreInstrumentation()

@@ -71,31 +71,9 @@ public sealed class PortcullisServer : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var port = FreePort();
-            var overrides = new Dictionary<string, string?>
-            {
-                ["urls"] = $"https://127.0.0.1:{port}",
-                ["Storage:DataDirectory"] = dataDirectory,
-                // Tests see cross-process revocations (the CLI) quickly.
-                ["Tokens:SyncInterval"] = "00:00:00.200",
-                // Every test logs in from 127.0.0.1; the throttle tests set their own limits.
-                ["LoginThrottle:AttemptsPerIp"] = "1000000",
-                ["LoginThrottle:FreeFailuresPerAccount"] = "1000000",
-                // Likewise the rate limits: effectively off; the rate-limit tests start servers with tight ones.
-                ["RateLimits:Policies:credentials:Algorithm"] = "FixedWindow",
-                ["RateLimits:Policies:credentials:PermitLimit"] = "1000000",
-                ["RateLimits:Policies:credentials:Window"] = "00:01:00",
-                ["RateLimits:Policies:authenticated:Algorithm"] = "FixedWindow",
-                ["RateLimits:Policies:authenticated:PermitLimit"] = "1000000",
-                ["RateLimits:Policies:authenticated:Window"] = "00:01:00",
-                ["RateLimits:Policies:anonymous:Algorithm"] = "FixedWindow",
-                ["RateLimits:Policies:anonymous:PermitLimit"] = "1000000",
-                ["RateLimits:Policies:anonymous:Window"] = "00:01:00",
-                ["RateLimits:GlobalConcurrencyLimit"] = "100000",
-                // The hashing limit keeps its default width (memory stays bounded) but concurrent logins and
-                // registrations wait instead of getting 503; PasswordVerificationLimitTests set their own queue.
-                ["PasswordHashing:QueueLimit"] = "10000",
-                ["PasswordHashing:QueueTimeout"] = "00:00:30",
-            };
+            var overrides = TestSettings();
+            overrides["urls"] = $"https://127.0.0.1:{port}";
+            overrides["Storage:DataDirectory"] = dataDirectory;
             foreach (var (key, value) in storage.Concat(settings ?? new Dictionary<string, string?>()))
             {
                 overrides[key] = value;
@@ -258,6 +236,34 @@ public sealed class PortcullisServer : IAsyncDisposable
             // SQLite may still hold the file briefly; the OS cleans temp eventually.
         }
     }
+
+    /// <summary>
+    /// What every test server runs with, as <c>Section:Key</c> pairs: limits that would get in the way of tests that log
+    /// in many times from 127.0.0.1 are effectively off (the throttle and rate-limit tests set their own).
+    /// </summary>
+    public static Dictionary<string, string?> TestSettings() => new()
+    {
+        // Tests see cross-process revocations (the CLI) quickly.
+        ["Tokens:SyncInterval"] = "00:00:00.200",
+        // Every test logs in from 127.0.0.1; the throttle tests set their own limits.
+        ["LoginThrottle:AttemptsPerIp"] = "1000000",
+        ["LoginThrottle:FreeFailuresPerAccount"] = "1000000",
+        // Likewise the rate limits: effectively off; the rate-limit tests start servers with tight ones.
+        ["RateLimits:Policies:credentials:Algorithm"] = "FixedWindow",
+        ["RateLimits:Policies:credentials:PermitLimit"] = "1000000",
+        ["RateLimits:Policies:credentials:Window"] = "00:01:00",
+        ["RateLimits:Policies:authenticated:Algorithm"] = "FixedWindow",
+        ["RateLimits:Policies:authenticated:PermitLimit"] = "1000000",
+        ["RateLimits:Policies:authenticated:Window"] = "00:01:00",
+        ["RateLimits:Policies:anonymous:Algorithm"] = "FixedWindow",
+        ["RateLimits:Policies:anonymous:PermitLimit"] = "1000000",
+        ["RateLimits:Policies:anonymous:Window"] = "00:01:00",
+        ["RateLimits:GlobalConcurrencyLimit"] = "100000",
+        // The hashing limit keeps its default width (memory stays bounded) but concurrent logins and
+        // registrations wait instead of getting 503; PasswordVerificationLimitTests set their own queue.
+        ["PasswordHashing:QueueLimit"] = "10000",
+        ["PasswordHashing:QueueTimeout"] = "00:00:30",
+    };
 
     public static int FreePort()
     {

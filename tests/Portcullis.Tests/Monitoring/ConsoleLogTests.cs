@@ -10,7 +10,7 @@ namespace Portcullis.Tests.Monitoring;
 
 /// <summary>
 /// The stdout writer (<see cref="JsonConsoleLogProvider"/>): every line exactly once, whole, in each thread's order,
-/// written before shutdown ends; a stdout that stops taking lines costs lines (counted), never the server. The end to
+/// written before shutdown ends; a stdout that stops taking lines costs lines (counted), never a logging thread's time. The end to
 /// end contract — what the real process prints — is in <see cref="LoggingTests"/>.
 /// </summary>
 public sealed partial class ConsoleLogTests
@@ -29,7 +29,8 @@ public sealed partial class ConsoleLogTests
     {
         const int threads = 8, perThread = 2_000;
         var output = new RecordingStream();
-        using (var provider = new JsonConsoleLogProvider(Formatters(), output))
+        // Room for every line: this is about order and wholeness; a full queue drops lines (tested below).
+        using (var provider = new JsonConsoleLogProvider(Formatters(), output, maxQueuedLines: threads * perThread))
         {
             var logger = provider.CreateLogger("Test.Category");
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
@@ -69,22 +70,31 @@ public sealed partial class ConsoleLogTests
     }
 
     [Fact]
-    public void When_stdout_stops_taking_lines_logging_does_not_block_for_long_and_the_dropped_lines_are_counted()
+    public void When_stdout_stops_taking_lines_a_full_queue_drops_lines_at_once_counts_them_and_reports_them_when_stdout_takes_lines_again()
     {
         var output = new RecordingStream { Blocked = true };
         const int logged = 40;
-        var elapsed = System.Diagnostics.Stopwatch.StartNew();
-        using (var provider = new JsonConsoleLogProvider(Formatters(), output, maxQueuedLines: 10, maxWait: TimeSpan.FromMilliseconds(50)))
+        using (var provider = new JsonConsoleLogProvider(Formatters(), output, maxQueuedLines: 10))
         {
             var logger = provider.CreateLogger("Stuck");
+            var elapsed = System.Diagnostics.Stopwatch.StartNew();
             for (var i = 0; i < logged; i++)
             {
                 LogNumbered(logger, 0, i);
             }
 
-            // 40 lines, each past the 10 queued waiting at most 50 ms: well under the 2 s a real stuck stdout would cost.
-            Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(10), $"logging blocked for {elapsed.Elapsed}");
+            // 40 lines into a queue of 10 with the writer blocked: no line waits for room (the old provider waited up
+            // to 2 s for each of the 30 that found none).
+            Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(1), $"logging blocked for {elapsed.Elapsed}");
+            Assert.True(provider.Writer.LinesDroppedQueueFull >= logged - 11, $"{provider.Writer.LinesDroppedQueueFull} dropped");
+            Assert.True(provider.Writer.IsFailing);
             output.Blocked = false; // stdout takes lines again
+            for (var i = 0; i < 400 && provider.Writer.IsFailing; i++)
+            {
+                Thread.Sleep(10);
+            }
+
+            Assert.False(provider.Writer.IsFailing, "still failing after stdout took lines again");
             LogText(logger, "after");
         }
 
@@ -100,9 +110,30 @@ public sealed partial class ConsoleLogTests
     }
 
     [Fact]
+    public void Lines_whose_write_fails_are_counted_as_lost_and_the_sink_reports_failing()
+    {
+        var output = new RecordingStream { Broken = true };
+        using var provider = new JsonConsoleLogProvider(Formatters(), output);
+        var logger = provider.CreateLogger("Broken");
+        for (var i = 0; i < 5; i++)
+        {
+            LogNumbered(logger, 0, i);
+        }
+
+        for (var i = 0; i < 400 && provider.Writer.LinesDroppedWriteFailed < 5; i++)
+        {
+            Thread.Sleep(10);
+        }
+
+        Assert.Equal(5, provider.Writer.LinesDroppedWriteFailed);
+        Assert.True(provider.Writer.WriteFailures > 0);
+        Assert.True(provider.Writer.IsFailing);
+    }
+
+    [Fact]
     public void The_dropped_lines_warning_is_one_json_object()
     {
-        var line = LogLineWriter.DroppedLine(12, new DateTimeOffset(2026, 12, 3, 7, 0, 0, TimeSpan.Zero));
+        var line = LogLineWriter.DroppedLine(12, new DateTimeOffset(2026, 12, 3, 7, 0, 0, TimeSpan.Zero), "stdout");
         Assert.EndsWith(Environment.NewLine, line, StringComparison.Ordinal);
         using var json = JsonDocument.Parse(line);
         Assert.Equal("2026-12-03T07:00:00.000Z", json.RootElement.GetProperty("Timestamp").GetString());
@@ -134,6 +165,9 @@ public sealed partial class ConsoleLogTests
             set => _blocked = value;
         }
 
+        /// <summary>While set, every write fails as a write to a pipe without a reader does.</summary>
+        public bool Broken { get; set; }
+
         public int Writes { get; private set; }
 
         public string Text
@@ -149,6 +183,11 @@ public sealed partial class ConsoleLogTests
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
+            if (Broken)
+            {
+                throw new IOException("Broken pipe");
+            }
+
             for (var i = 0; i < 2_000 && _blocked; i++)
             {
                 Thread.Sleep(5);

@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Portcullis.Tests.Infrastructure;
 
@@ -9,103 +6,10 @@ namespace Portcullis.Tests.Monitoring;
 
 /// <summary>
 /// The log contract is what the real process writes to stdout, so these tests run the real executable
-/// (<c>portcullis serve</c>) as a child process and read its output.
+/// (<c>portcullis serve</c>) as a child process (<see cref="ChildServer"/>) and read its output.
 /// </summary>
 public sealed class LoggingTests
 {
-    private sealed class ChildServer : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _stdout = new();
-        private readonly string _dir;
-
-        private ChildServer(Process process, string dir, int port)
-        {
-            _process = process;
-            _dir = dir;
-            Port = port;
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    lock (_stdout)
-                    {
-                        _stdout.Append(e.Data).Append('\n');
-                    }
-                }
-            };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public int Port { get; }
-
-        public string Stdout
-        {
-            get
-            {
-                lock (_stdout)
-                {
-                    return _stdout.ToString();
-                }
-            }
-        }
-
-        public static async Task<ChildServer> StartAsync()
-        {
-            var dir = Directory.CreateTempSubdirectory("portcullis-log-").FullName;
-            var port = PortcullisServer.FreePort();
-            var dll = Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
-            var info = new ProcessStartInfo("dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[] { dll, "serve", "--urls", $"https://127.0.0.1:{port}", "--data-dir", dir })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            info.Environment["Portcullis__LoginThrottle__AttemptsPerIp"] = "100000";
-            info.Environment["Portcullis__LoginThrottle__FreeFailuresPerAccount"] = "100000";
-            var server = new ChildServer(Process.Start(info)!, dir, port);
-            using var http = server.Client();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                try
-                {
-                    using var live = await http.GetAsync("health/live");
-                    if (live.IsSuccessStatusCode)
-                    {
-                        return server;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, "the child server did not start: " + server.Stdout);
-                await Task.Delay(200);
-            }
-        }
-
-        public HttpClient Client() => new(new SocketsHttpHandler
-        {
-            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true }, // a throwaway self-signed test server
-        })
-        { BaseAddress = new Uri($"https://127.0.0.1:{Port}/") };
-
-        public async ValueTask DisposeAsync()
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
     [Fact]
     public async Task L05_L02_stdout_is_one_json_object_per_line_with_request_lines_no_secrets_and_no_forged_lines()
     {
