@@ -36,6 +36,7 @@ public static class AccountsServices
         services.AddSingleton<PasswordPolicy>();
         services.AddScoped<AccountCreator>();
         services.AddScoped<SessionTerminator>();
+        services.AddScoped<Credentials>();
         return services;
     }
 }

@@ -24,6 +24,10 @@ public static class TokenServices
         services.AddSingleton<KeyRing>();
         services.AddSingleton<RevocationState>();
         services.AddSingleton<ValidatedTokenCache>();
+        services.AddScoped<PasswordGrant>(); // the token endpoint's grants (TokenEndpoint dispatches on grant_type)
+        services.AddScoped<LoginRecords>();
+        services.AddScoped<RefreshGrant>();
+        services.AddScoped<ClientCredentialsGrant>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
