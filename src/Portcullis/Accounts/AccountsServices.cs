@@ -37,6 +37,7 @@ public static class AccountsServices
         services.AddScoped<AccountCreator>();
         services.AddScoped<SessionTerminator>();
         services.AddScoped<Credentials>();
+        services.AddScoped<UserSessions>();
         return services;
     }
 }
