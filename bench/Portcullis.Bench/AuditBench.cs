@@ -26,15 +26,15 @@ namespace Portcullis.Bench;
 /// deleted afterwards. Nothing of a configured installation is read or written.
 /// <list type="bullet">
 /// <item>The unit is the work a password grant does after the password check, through the same services and the
-/// token endpoint's own code: the identity and its claims (<see cref="TokenEndpoint.BuildUserIdentityAsync"/>, which
+/// token endpoint's own code: the identity and its claims (<see cref="TokenPrincipals.UserIdentityAsync"/>, which
 /// reads the account's roles), the authorization entry (<see cref="IOpenIddictAuthorizationManager.CreateAsync(ClaimsPrincipal, string, string, string, ImmutableArray{string}, CancellationToken)"/>),
 /// the access-token entry, the reference refresh-token entry and its payload update (what OpenIddict's token
 /// handlers do), each in its own request scope with an <see cref="HttpContext"/> and an activity as in a request.</item>
 /// <item>Variant A writes no audit event; variant B stages the login's event through the endpoint's own
-/// <see cref="TokenEndpoint.RecordLoginSucceeded"/> before the access-token entry, so it is saved by that entry's
+/// <see cref="LoginRecords.RecordLoginSucceeded"/> before the access-token entry, so it is saved by that entry's
 /// SaveChanges, as on the login path. A and B run interleaved in blocks (A B B A …) so drift and noise from other
 /// work on the machine fall on both alike; the difference is the audit cost.</item>
-/// <item>Also: the failed-login write (<see cref="TokenEndpoint.AuditLoginFailedAsync"/>, its own SaveChanges), and
+/// <item>Also: the failed-login write (<see cref="LoginRecords.AuditLoginFailedAsync"/>, its own SaveChanges), and
 /// the background sealer's cost per event (SHA-256 chain, off the login path but CPU on the same machine).</item>
 /// </list>
 /// Prints one line of JSON: microseconds per login (median, mean, CPU time of the process per login).
@@ -282,7 +282,7 @@ public static class AuditBench
                 // As the password grant: the endpoint's identity (claims, roles read from the database), the scopes
                 // and audience, then the session (authorization entry), then the event, then sign-in.
                 var now = _time.GetUtcNow();
-                var identity = await TokenEndpoint.BuildUserIdentityAsync(_user, users, now.ToUnixTimeSeconds());
+                var identity = await TokenPrincipals.UserIdentityAsync(_user, users, now.ToUnixTimeSeconds());
                 var principal = new ClaimsPrincipal(identity);
                 principal.SetScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess);
                 principal.SetResources(_tokens.Audience);
@@ -291,11 +291,11 @@ public static class AuditBench
                 var sessionId = await authorizations.GetIdAsync(authorization, ct);
                 principal.SetAuthorizationId(sessionId);
                 identity.SetClaim(PortcullisClaims.SessionId, sessionId);
-                TokenEndpoint.SetDestinations(principal);
+                TokenPrincipals.SetDestinations(principal);
                 if (withAudit)
                 {
                     var staged = Stopwatch.GetTimestamp();
-                    TokenEndpoint.RecordLoginSucceeded(audit, userId, PortcullisHost.BuiltInClientId, sessionId, principal.GetScopes());
+                    LoginRecords.RecordLoginSucceeded(audit, userId, PortcullisHost.BuiltInClientId, sessionId, principal.GetScopes());
                     if (record)
                     {
                         RecordUs.Add(Stopwatch.GetElapsedTime(staged).TotalMicroseconds);
@@ -334,7 +334,7 @@ public static class AuditBench
                 var started = Stopwatch.GetTimestamp();
                 using (new Activity("bench.login.failed").Start())
                 {
-                    await TokenEndpoint.AuditLoginFailedAsync(audit, name, null, PortcullisHost.BuiltInClientId, ct);
+                    await LoginRecords.AuditLoginFailedAsync(audit, name, null, PortcullisHost.BuiltInClientId, ct);
                 }
 
                 samples?.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);

@@ -36,6 +36,8 @@ public static class AccountsServices
         services.AddSingleton<PasswordPolicy>();
         services.AddScoped<AccountCreator>();
         services.AddScoped<SessionTerminator>();
+        services.AddScoped<Credentials>();
+        services.AddScoped<UserSessions>();
         return services;
     }
 }

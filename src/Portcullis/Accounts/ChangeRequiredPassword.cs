@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Identity;
 using Portcullis.Hosting;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Accounts;
 
@@ -17,8 +16,8 @@ public static class ChangeRequiredPassword
     public sealed record Request([property: PiiData] string Username, [property: SecretData] string CurrentPassword, [property: SecretData] string NewPassword);
 
     public static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        HttpContext http, UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords,
-        SessionTerminator sessions, LoginThrottle throttle, Audit.AuditLog audit, PasswordHashingLimiter hashing)
+        HttpContext http, Credentials credentials, UserManager<User> users, PasswordPolicy passwords,
+        SessionTerminator sessions, LoginThrottle throttle, Audit.AuditLog audit)
     {
         var (request, problem) = await JsonBody.ReadAsync<Request>(http);
         if (problem is not null)
@@ -28,13 +27,13 @@ public static class ChangeRequiredPassword
 
         if (throttle.Check(http.Connection.RemoteIpAddress, request!.Username) is { } wait)
         {
-            return TokenEndpoint.TooManyAttempts(http, wait);
+            return Credentials.TooManyAttempts(http, wait);
         }
 
-        var (user, _, busy) = await TokenEndpoint.CheckAsync(request.Username, request.CurrentPassword, users, hasher, passwords, hashing, http.RequestAborted);
+        var (user, _, busy) = await credentials.CheckAsync(request.Username, request.CurrentPassword, http.RequestAborted);
         if (busy)
         {
-            return hashing.Busy(http);
+            return credentials.Busy(http);
         }
 
         if (user is null)
@@ -56,10 +55,10 @@ public static class ChangeRequiredPassword
         }
 
         // A second admission for the new hash (the check above released its permit): refused, nothing has changed.
-        var hashed = await hashing.RunAsync(() => Task.FromResult(hasher.HashPassword(user, request.NewPassword)), http.RequestAborted);
+        var hashed = await credentials.HashAsync(user, request.NewPassword, http.RequestAborted);
         if (!hashed.Admitted)
         {
-            return hashing.Busy(http);
+            return credentials.Busy(http);
         }
 
         audit.Record(Audit.AuditEvents.PasswordChanged, Audit.AuditOutcomes.Success, $"user:{user.Id}", new { required = true }, actor: $"user:{user.Id}");

@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Portcullis.Admin;
 using Portcullis.Hosting;
 using Portcullis.Tokens;
 
@@ -14,16 +13,16 @@ public static class MySessions
 {
     public sealed record SessionItem(string Id, DateTimeOffset? Created, bool Current);
 
-    public static async Task<Ok<List<SessionItem>>> ListAsync(ClaimsPrincipal caller, UserAdministration admin, CancellationToken ct)
+    public static async Task<Ok<List<SessionItem>>> ListAsync(ClaimsPrincipal caller, UserSessions sessions, CancellationToken ct)
     {
         var current = caller.FindFirstValue(PortcullisClaims.SessionId);
-        var sessions = await admin.SessionsAsync(caller.UserId()!.Value, ct);
-        return TypedResults.Ok(sessions.Select(s => new SessionItem(s.Id, s.Created, s.Id == current)).ToList());
+        var mine = await sessions.ListAsync(caller.UserId()!.Value, ct);
+        return TypedResults.Ok(mine.Select(s => new SessionItem(s.Id, s.Created, s.Id == current)).ToList());
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> EndAsync(
-        string id, ClaimsPrincipal caller, UserAdministration admin, CancellationToken ct) =>
-        await admin.EndSessionAsync(caller.UserId()!.Value, id, ct) == UserAdministration.Outcome.Done
+        string id, ClaimsPrincipal caller, UserSessions sessions, CancellationToken ct) =>
+        await sessions.EndAsync(caller.UserId()!.Value, id, ct)
             ? TypedResults.NoContent()
             : TypedResults.Problem(statusCode: 404, title: "Not found.", type: ProblemTypes.NotFound);
 }

@@ -15,7 +15,7 @@ namespace Portcullis.Admin;
 /// disabled nor deleted.
 /// </summary>
 public sealed class UserAdministration(
-    PortcullisDb db, UserManager<User> users, SessionTerminator sessions, RevocationState revocations,
+    PortcullisDb db, UserManager<User> users, SessionTerminator sessions, UserSessions userSessions, RevocationState revocations,
     IOpenIddictAuthorizationManager authorizations, AuditLog audit)
 {
     public enum Outcome { Done, NotFound, LastAdmin, UnknownRole }
@@ -166,22 +166,8 @@ public sealed class UserAdministration(
     }
 
     /// <summary>The user's valid sessions (OpenIddict authorizations), newest first.</summary>
-    public async Task<IReadOnlyList<SessionView>> SessionsAsync(Guid id, CancellationToken ct)
-    {
-        var result = new List<SessionView>();
-        await foreach (var authorization in authorizations.FindBySubjectAsync(id.ToString(), ct))
-        {
-            if (await authorizations.HasStatusAsync(authorization, OpenIddictConstants.Statuses.Valid, ct))
-            {
-                result.Add(new SessionView(
-                    (await authorizations.GetIdAsync(authorization, ct))!,
-                    await authorizations.GetApplicationIdAsync(authorization, ct),
-                    await authorizations.GetCreationDateAsync(authorization, ct)));
-            }
-        }
-
-        return [.. result.OrderByDescending(s => s.Created)];
-    }
+    public async Task<IReadOnlyList<SessionView>> SessionsAsync(Guid id, CancellationToken ct) =>
+        [.. (await userSessions.ListAsync(id, ct)).Select(s => new SessionView(s.Id, s.Client, s.Created))];
 
     /// <summary>Ends one session if it belongs to the user; another user's session id is "not found".</summary>
     public async Task<Outcome> EndSessionAsync(Guid userId, string sessionId, CancellationToken ct)

@@ -26,6 +26,7 @@ public static class AuditEvents
     public static readonly Definition PasswordChanged = new(3002, "authn_password_change", "A user changed their password.");
     public static readonly Definition PasswordChangeFailed = new(3003, "authn_password_change_fail", "A password change was refused (wrong current password).");
     public static readonly Definition ProfileChanged = new(3004, "user_updated", "A user changed their own profile.");
+    public static readonly Definition SessionEnded = new(3005, "session_end", "A user ended one of their own sessions (an operator's is session_end_by_admin).");
 
     // 4000-4999 administration
     public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
@@ -67,7 +68,7 @@ public static class AuditEvents
     [
         LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput,
         TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere,
-        Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged,
+        Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,

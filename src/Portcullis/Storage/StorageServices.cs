@@ -29,6 +29,8 @@ public static class StorageServices
                 db.UseSqlite(connection).UseModel(CompiledModels.Sqlite.SqlitePortcullisDbModel.Instance).AddInterceptors(settings));
         }
 
+        services.AddSingleton<WriteLease.Gate>(); // one turn at the SQLite write lock per server
+        services.AddScoped<WriteLease>();
         return services;
     }
 

@@ -24,8 +24,10 @@ public static class TokenServices
         services.AddSingleton<KeyRing>();
         services.AddSingleton<RevocationState>();
         services.AddSingleton<ValidatedTokenCache>();
-        services.AddSingleton<WriteLease.Gate>(); // the token endpoint's turn at the SQLite write lock (SignInTransaction)
-        services.AddScoped<WriteLease>();
+        services.AddScoped<PasswordGrant>(); // the token endpoint's grants (TokenEndpoint dispatches on grant_type)
+        services.AddScoped<LoginRecords>();
+        services.AddScoped<RefreshGrant>();
+        services.AddScoped<ClientCredentialsGrant>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
@@ -56,16 +58,10 @@ public static class TokenServices
                 server.SetRefreshTokenReuseLeeway(TimeSpan.Zero);
 
                 server.UseAspNetCore().EnableTokenEndpointPassthrough();
-                server.AddEventHandler(RevokeSessionWithToken.Descriptor);
-                server.AddEventHandler(EndSessionOnRefreshTokenReuse.Descriptor);
-                server.AddEventHandler(RedeemRefreshTokenOnce.Descriptor); // S06: one redemption per refresh token
-                server.AddEventHandler(SignInTransaction.Begin); // a token response's writes: one commit
-                server.AddEventHandler(SignInTransaction.Commit);
-                server.AddEventHandler(SignInTransaction.RollbackOnError);
-                server.AddEventHandler(SignInTransaction.CommitClaimOnChallenge);
-                server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
-                server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyRevocationResponseContext>.Descriptor);
-                server.AddEventHandler(HideErrorUri<OpenIddictServerEvents.ApplyIntrospectionResponseContext>.Descriptor);
+                foreach (var handler in TokenHandlers.All)
+                {
+                    server.AddEventHandler(handler);
+                }
             });
 
         services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<TokensOptions>, IssuerResolver, TimeProvider>((server, tokens, issuer, time) =>

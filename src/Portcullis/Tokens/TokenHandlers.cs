@@ -1,0 +1,34 @@
+using System.Collections.Immutable;
+using OpenIddict.Server;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace Portcullis.Tokens;
+
+/// <summary>
+/// Every handler Portcullis adds to OpenIddict's server pipeline, one file each, registered from this one list (like
+/// OpenIddict's own <c>DefaultHandlers</c>). OpenIddict runs the handlers of an event by their order, not by their
+/// place here; each descriptor says where it runs relative to OpenIddict's handlers and why.
+/// </summary>
+public static class TokenHandlers
+{
+    public static ImmutableArray<OpenIddictServerHandlerDescriptor> All { get; } =
+    [
+        // Revocation (RFC 7009): revoking a refresh token ends its whole session.
+        RevokeSessionWithToken.Descriptor,
+
+        // Refresh: a redeemed refresh token presented again ends its session; a valid one is claimed exactly once (S06).
+        EndSessionOnRefreshTokenReuse.Descriptor,
+        RedeemRefreshTokenOnce.Descriptor,
+
+        // A token response's writes are one commit; a refused or failed grant gives the write turn back.
+        SignInTransaction.Begin,
+        SignInTransaction.Commit,
+        SignInTransaction.RollbackOnError,
+        SignInTransaction.CommitClaimOnChallenge,
+
+        // Error responses name no OpenIddict documentation page.
+        HideErrorUri<ApplyTokenResponseContext>.Descriptor,
+        HideErrorUri<ApplyRevocationResponseContext>.Descriptor,
+        HideErrorUri<ApplyIntrospectionResponseContext>.Descriptor,
+    ];
+}

@@ -1,0 +1,45 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using Portcullis.Storage;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Portcullis.Tokens;
+
+/// <summary>The claims each grant signs in with: built in one place so a password login and a refresh agree.</summary>
+public static class TokenPrincipals
+{
+    /// <summary>A user's identity: id, roles, security epoch and session start. The session id is added by the caller.</summary>
+    public static ClaimsIdentity UserIdentity(Guid userId, IEnumerable<string> roles, int securityEpoch, long sessionStart)
+    {
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, userId.ToString());
+        identity.SetClaims(Claims.Role, [.. roles]);
+        identity.SetClaim(PortcullisClaims.SecurityEpoch, securityEpoch);
+        identity.SetClaim(PortcullisClaims.SessionStart, sessionStart);
+        return identity;
+    }
+
+    /// <summary>Roles are read from the store each time, so a change shows in the next access token.</summary>
+    internal static async Task<ClaimsIdentity> UserIdentityAsync(User user, UserManager<User> users, long sessionStart) =>
+        UserIdentity(user.Id, await users.GetRolesAsync(user), user.SecurityEpoch, sessionStart);
+
+    /// <summary>A client acting for itself (client credentials): it is its own subject.</summary>
+    public static ClaimsIdentity ClientIdentity(string? clientId)
+    {
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, clientId);
+        identity.SetClaim(Claims.ClientId, clientId);
+        return identity;
+    }
+
+    /// <summary>Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12).</summary>
+    public static void SetDestinations(ClaimsPrincipal principal) =>
+        principal.SetDestinations(claim => claim.Type switch
+        {
+            Claims.Subject => [Destinations.AccessToken, Destinations.IdentityToken],
+            Claims.Role or Claims.ClientId or PortcullisClaims.SecurityEpoch or PortcullisClaims.SessionId => [Destinations.AccessToken],
+            _ => [],
+        });
+}
