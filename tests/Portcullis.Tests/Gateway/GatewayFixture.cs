@@ -34,11 +34,18 @@ public sealed class GatewayFixture : IAsyncLifetime
         }
         """;
 
+    /// <summary>Any object at all: what is refused on the route that uses it is refused before the schema.</summary>
+    public const string AnyObjectSchema = """
+        { "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object" }
+        """;
+
     public async ValueTask InitializeAsync()
     {
         Upstream = await TestUpstream.StartAsync();
         var schema = Path.Combine(SchemaDirectory, "register.json");
         await File.WriteAllTextAsync(schema, RegisterSchema);
+        var anyObject = Path.Combine(SchemaDirectory, "any-object.json");
+        await File.WriteAllTextAsync(anyObject, AnyObjectSchema);
         var up = Upstream.Address.AbsoluteUri.TrimEnd('/');
         var down = $"http://127.0.0.1:{PortcullisServer.FreePort()}"; // nothing listens there
         var settings = new Dictionary<string, string?>();
@@ -66,6 +73,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         Route("orders", "/orders/{**rest}", "GET,POST", extra: ("Require:Scopes:0", "orders"));
         Route("public", "/public/{**rest}", "GET", extra: ("Anonymous", "true"));
         Route("register", "/register", "POST", extra: [("Anonymous", "true"), ("Body:MaxBytes", "1024"), ("Body:Schema", schema)]);
+        Route("nested", "/nested", "POST", extra: [("Anonymous", "true"), ("Body:Schema", anyObject)]);
         Route("slow", "/slow/{**rest}", "GET", extra: [("Require:Authenticated", "true"), ("Timeout", "00:00:00.500")]);
         Route("down", "/down/{**rest}", "GET", down, ("Require:Authenticated", "true"));
         Route("notes", "/notes/{id}", "GET", extra: ("Require:Roles:0", "user"));
