@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Portcullis.Tests.Hosting;
+using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Gateway;
 
@@ -14,7 +15,7 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
     private static StringContent Json(string text, string mediaType = "application/json") => new(text, Encoding.UTF8, mediaType);
 
     private Task<HttpResponseMessage> RegisterAsync(HttpContent content, string route = "register") =>
-        GatewayProxyTests.SendAsync(_http, HttpMethod.Post, route, null, content);
+        _http.SendAsync(HttpMethod.Post, route, null, content);
 
     [Fact]
     public async Task A_valid_body_reaches_the_upstream_byte_for_byte()
@@ -168,12 +169,11 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
         var chunkedLarge = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(new string('y', 50_000))));
         chunkedLarge.Headers.ContentType = new("text/plain");
 
-        using var ok = await GatewayProxyTests.SendAsync(_http, HttpMethod.Post, "upload/x", tokens.AccessToken, small);
-        using var tooLarge = await GatewayProxyTests.SendAsync(_http, HttpMethod.Post, "upload/x", tokens.AccessToken, large);
+        using var ok = await _http.SendAsync(HttpMethod.Post, "upload/x", tokens.AccessToken, small);
+        using var tooLarge = await _http.SendAsync(HttpMethod.Post, "upload/x", tokens.AccessToken, large);
         using var request = new HttpRequestMessage(HttpMethod.Post, "upload/x") { Content = chunkedLarge };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
         request.Headers.TransferEncodingChunked = true;
-        using var chunked = await _http.SendAsync(request);
+        using var chunked = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(2000, (await ok.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("body").GetString()!.Length);

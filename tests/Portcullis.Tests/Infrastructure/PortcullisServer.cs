@@ -332,43 +332,4 @@ public static class ClientFlows
         var id = await http.RegisterOkAsync(username);
         return (id, username, await http.LoginAsync(username));
     }
-
-    public static Task<HttpResponseMessage> GetWithTokenAsync(this HttpClient http, string path, string token)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Authorization = new("Bearer", token);
-        return http.SendAsync(request);
-    }
-
-    public static Task<HttpResponseMessage> PostWithTokenAsync(this HttpClient http, string path, string token, object? body = null)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path);
-        request.Headers.Authorization = new("Bearer", token);
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        return http.SendAsync(request);
-    }
-}
-
-/// <summary>One server shared by a test class; tests use unique usernames so they do not interfere.</summary>
-public sealed class ServerFixture : IAsyncLifetime
-{
-    public PortcullisServer Server { get; private set; } = null!;
-
-    public HttpClient Client { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        Server = await PortcullisServer.StartAsync();
-        Client = Server.CreateClient();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await Server.DisposeAsync();
-    }
 }
