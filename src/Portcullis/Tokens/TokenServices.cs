@@ -56,6 +56,7 @@ public static class TokenServices
                 server.SetRefreshTokenReuseLeeway(TimeSpan.Zero);
 
                 server.UseAspNetCore().EnableTokenEndpointPassthrough();
+                server.AddEventHandler(RefuseForeignGrantParameters.Descriptor); // S07: no refresh token in a password grant
                 server.AddEventHandler(RevokeSessionWithToken.Descriptor);
                 server.AddEventHandler(EndSessionOnRefreshTokenReuse.Descriptor);
                 server.AddEventHandler(RedeemRefreshTokenOnce.Descriptor); // S06: one redemption per refresh token

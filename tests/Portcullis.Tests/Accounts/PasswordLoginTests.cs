@@ -127,9 +127,9 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
 
         using var response = await _http.GetAsync(query);
 
-        Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.DoesNotContain("access_token", text, StringComparison.Ordinal);
+        // The token endpoint takes POST only: the exact refusal, not merely "not 200" (a 500 is not a refusal).
+        var body = await Refusal.AssertOAuthErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.DoesNotContain(ClientFlows.Password, body.GetRawText(), StringComparison.Ordinal);
         Assert.Equal(0, await SessionsOfAsync(id));
     }
 
@@ -143,8 +143,9 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         foreach (var contentType in new[] { "application/x-www-form-urlencoded", null })
         {
             using var response = await _http.PostRawAsync(query, [], contentType);
-            Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
-            Assert.DoesNotContain("access_token", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            // Parameters are read from the form body only: the query string's grant is not there at all.
+            var body = await Refusal.AssertOAuthErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+            Assert.DoesNotContain(ClientFlows.Password, body.GetRawText(), StringComparison.Ordinal);
         }
 
         Assert.Equal(0, await SessionsOfAsync(id));

@@ -210,9 +210,14 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
         var token = (JsonWebToken)result.SecurityToken;
         Assert.Equal(id.ToString(), token.Subject);
         Assert.InRange(token.ValidTo - token.IssuedAt, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(61));
-        // The assertion is not an access token: Portcullis's own API refuses it.
-        using var replay = await _http.SendAsync(HttpMethod.Get, "api/accounts/me", assertion);
-        Assert.Equal(HttpStatusCode.Unauthorized, replay.StatusCode);
+        // The assertion is not an access token: Portcullis's own API refuses it, on a route the access token opens.
+        using (var control = await _http.GetWithTokenAsync("api/me", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, control.StatusCode);
+        }
+
+        using var replay = await _http.GetWithTokenAsync("api/me", assertion);
+        await Refusal.AssertGeneric401Async(replay);
     }
 
     [Fact]
@@ -277,7 +282,7 @@ public sealed class GatewayProxyTests(GatewayFixture fixture) : IClassFixture<Ga
         var endpoints = fixture.Server.Services.GetRequiredService<EndpointDataSource>().Endpoints
             .Where(e => e.Metadata.GetMetadata<Portcullis.Gateway.GatewayRoute>() is not null).ToList();
 
-        Assert.Equal(14, endpoints.Count); // every route GatewayFixture declares
+        Assert.Equal(15, endpoints.Count); // every route GatewayFixture declares
         foreach (var endpoint in endpoints)
         {
             var route = endpoint.Metadata.GetMetadata<Portcullis.Gateway.GatewayRoute>()!;

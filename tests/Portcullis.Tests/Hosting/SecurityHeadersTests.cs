@@ -114,10 +114,9 @@ public sealed class SecurityHeadersTests(ServerFixture fixture) : IClassFixture<
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         AssertSecurityHeaders(response);
         Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
-        if (response.Content.Headers.ContentLength is > 0)
-        {
-            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        }
+        // Always a problem+json body: an empty 401, or one of another type, fails here.
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Unauthorized);
+        await Refusal.AssertGeneric401Async(response);
     }
 
     [Fact]
