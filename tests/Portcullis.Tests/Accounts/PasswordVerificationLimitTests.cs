@@ -228,7 +228,7 @@ public sealed class PasswordVerificationLimitTests
         }
         finally
         {
-            HostRun.DeleteQuietly(dataDirectory);
+            await HostRun.DeleteQuietlyAsync(dataDirectory);
         }
     }
 

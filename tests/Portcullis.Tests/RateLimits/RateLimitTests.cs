@@ -386,7 +386,7 @@ public sealed partial class RateLimitTests
         }
         finally
         {
-            HostRun.DeleteQuietly(dataDirectory);
+            await HostRun.DeleteQuietlyAsync(dataDirectory);
         }
     }
 }
