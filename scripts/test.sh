@@ -68,6 +68,9 @@ for provider in $providers; do
   p=$(sum succeeded); f=$(sum failed); k=$(sum skipped)
   if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a crash or build error counts as a failure
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then echo "No test ran on $provider."; f=1; fi
+  if [ "$provider" = Postgres ]; then   # stopped here, so its messages come before the closing line
+    ./scripts/pg-cluster.sh stop "$PORTCULLIS_PG_DIR" || true; PORTCULLIS_PG_DIR=
+  fi
   echo "$provider: $p passed, $f failed, $k skipped"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
 done
