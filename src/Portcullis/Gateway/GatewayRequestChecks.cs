@@ -174,7 +174,7 @@ public sealed partial class GatewayRequestChecks(RequestDelegate next, ILogger<G
         Dictionary<string, string[]>? errors;
         try
         {
-            using var document = JsonDocument.Parse(buffer.AsMemory(0, length), new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
+            using var document = JsonDocument.Parse(buffer.AsMemory(0, length), new JsonDocumentOptions { MaxDepth = JsonBody.MaxDepth, AllowDuplicateProperties = false });
             errors = Validate(route.Schema, document.RootElement);
         }
         catch (JsonException)

@@ -13,11 +13,17 @@ namespace Portcullis.Hosting;
 /// </summary>
 public static class JsonBody
 {
+    /// <summary>
+    /// The deepest JSON nesting any request body may have (NET-15: at most 32), for the API's own endpoints and the
+    /// gateway's schema check alike: one limit, so no route is more lenient than another.
+    /// </summary>
+    public const int MaxDepth = 32;
+
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         AllowDuplicateProperties = false,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        MaxDepth = 32,
+        MaxDepth = MaxDepth,
         AllowTrailingCommas = false,
         ReadCommentHandling = JsonCommentHandling.Disallow,
         NumberHandling = JsonNumberHandling.Strict,

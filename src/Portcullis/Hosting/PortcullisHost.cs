@@ -142,7 +142,7 @@ public static partial class PortcullisHost
         {
             json.SerializerOptions.AllowDuplicateProperties = false;
             json.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
-            json.SerializerOptions.MaxDepth = 32;
+            json.SerializerOptions.MaxDepth = JsonBody.MaxDepth;
         });
 
         ConfigureKestrel(builder, dataDirectory);

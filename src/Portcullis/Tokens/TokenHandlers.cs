@@ -13,6 +13,9 @@ public static class TokenHandlers
 {
     public static ImmutableArray<OpenIddictServerHandlerDescriptor> All { get; } =
     [
+        // A grant carries only its own parameters: a password grant with a refresh token or code is refused (S07).
+        RefuseForeignGrantParameters.Descriptor,
+
         // Revocation (RFC 7009): revoking a refresh token ends its whole session.
         RevokeSessionWithToken.Descriptor,
 

@@ -77,7 +77,7 @@ public sealed class ChangePasswordTests(ServerFixture fixture) : IClassFixture<S
 
         using (var oldLogin = await _http.PasswordGrantAsync(username, ClientFlows.Password))
         {
-            await AssertInvalidGrantAsync(oldLogin);
+            await Refusal.AssertInvalidGrantAsync(oldLogin);
         }
 
         foreach (var session in new[] { first, second })
@@ -85,7 +85,7 @@ public sealed class ChangePasswordTests(ServerFixture fixture) : IClassFixture<S
             using var me = await _http.GetWithTokenAsync("api/me", session.AccessToken);
             Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
             using var refresh = await _http.RefreshAsync(session.RefreshToken!);
-            await AssertInvalidGrantAsync(refresh);
+            await Refusal.AssertInvalidGrantAsync(refresh);
         }
 
         var fresh = await _http.LoginAsync(username, NewPassword);
@@ -114,7 +114,7 @@ public sealed class ChangePasswordTests(ServerFixture fixture) : IClassFixture<S
 
         using var response = await _http.PostRawAsync("api/me/password", body, contentType, tokens.AccessToken);
 
-        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, ClientFlows.Password, NewPassword);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType, secrets: [ClientFlows.Password, NewPassword]);
         await AssertUnchangedAsync(username, hashBefore, tokens);
     }
 
@@ -133,7 +133,7 @@ public sealed class ChangePasswordTests(ServerFixture fixture) : IClassFixture<S
 
         using var response = await _http.PostRawAsync("api/me/password", body, bearer: tokens.AccessToken);
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password, NewPassword);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password, NewPassword]);
         await AssertUnchangedAsync(username, hashBefore, tokens);
     }
 
@@ -156,6 +156,6 @@ public sealed class ChangePasswordTests(ServerFixture fixture) : IClassFixture<S
 
         Assert.False(string.IsNullOrEmpty((await _http.LoginAsync(username)).AccessToken));
         using var newLogin = await _http.PasswordGrantAsync(username, NewPassword);
-        await AssertInvalidGrantAsync(newLogin);
+        await Refusal.AssertInvalidGrantAsync(newLogin);
     }
 }

@@ -34,13 +34,13 @@ public sealed class InjectionTests(ServerFixture fixture) : IClassFixture<Server
         using (var asUsername = await _http.RegisterWithEmailAsync(payload, UniqueEmail()))
         {
             Assert.True(asUsername.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Conflict, $"Got {(int)asUsername.StatusCode}.");
-            await AssertProblemAsync(asUsername, asUsername.StatusCode, ClientFlows.Password, "SQLite", "AspNetUsers");
+            await ProblemAssert.IsProblemAsync(asUsername, asUsername.StatusCode, secrets: [ClientFlows.Password, "SQLite", "AspNetUsers"]);
         }
 
         using (var asEmail = await _http.RegisterWithEmailAsync(ClientFlows.UniqueName("sqli"), payload))
         {
             Assert.True(asEmail.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Conflict, $"Got {(int)asEmail.StatusCode}.");
-            await AssertProblemAsync(asEmail, asEmail.StatusCode, ClientFlows.Password, "SQLite", "AspNetUsers");
+            await ProblemAssert.IsProblemAsync(asEmail, asEmail.StatusCode, secrets: [ClientFlows.Password, "SQLite", "AspNetUsers"]);
         }
 
         // Baseline: a registration refused for an ordinary reason (a too-short username).
@@ -67,7 +67,7 @@ public sealed class InjectionTests(ServerFixture fixture) : IClassFixture<Server
                 Assert.StartsWith("$argon2id$", user.PasswordHash, StringComparison.Ordinal);
                 Assert.False(string.IsNullOrEmpty((await _http.LoginAsync(username, payload)).AccessToken));
                 using var other = await _http.PasswordGrantAsync(username, "' OR 1=1 -- and then some");
-                await AssertInvalidGrantAsync(other);
+                await Refusal.AssertInvalidGrantAsync(other);
             }
             else
             {
@@ -91,7 +91,7 @@ public sealed class InjectionTests(ServerFixture fixture) : IClassFixture<Server
         await _http.RegisterOkAsync(victim);
 
         using var reference = await _http.PasswordGrantAsync(victim, "wrong-but-long-enough-passphrase");
-        var expected = await AssertInvalidGrantAsync(reference);
+        var expected = (await Refusal.AssertInvalidGrantAsync(reference)).GetRawText();
 
         foreach (var (username, password) in new[]
         {
@@ -104,7 +104,7 @@ public sealed class InjectionTests(ServerFixture fixture) : IClassFixture<Server
         {
             using (var response = await _http.PasswordGrantAsync(username, password))
             {
-                Assert.Equal(expected, await AssertInvalidGrantAsync(response));
+                Assert.Equal(expected, (await Refusal.AssertInvalidGrantAsync(response)).GetRawText());
             }
 
             // Baseline: the same victim with an ordinary wrong password (one Argon2id verification, like the probe).

@@ -28,7 +28,7 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         using var wrong = await _http.PasswordGrantAsync(username, WrongPassword);
         using var tooLong = await _http.PasswordGrantAsync(username, overLong);
 
-        Assert.Equal(await AssertInvalidGrantAsync(wrong), await AssertInvalidGrantAsync(tooLong));
+        Assert.Equal((await Refusal.AssertInvalidGrantAsync(wrong)).GetRawText(), (await Refusal.AssertInvalidGrantAsync(tooLong)).GetRawText());
         await AssertAnsweredWithinAsync(TimeSpan.FromSeconds(1), () => _http.PasswordGrantAsync(username, overLong));
     }
 
@@ -42,7 +42,7 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         foreach (var variant in new[] { password + " ", " " + password, password.ToUpperInvariant(), password.ToLowerInvariant() })
         {
             using var response = await _http.PasswordGrantAsync(username, variant);
-            await AssertInvalidGrantAsync(response);
+            await Refusal.AssertInvalidGrantAsync(response);
         }
 
         Assert.False(string.IsNullOrEmpty((await _http.LoginAsync(username, password)).AccessToken));
@@ -60,12 +60,12 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
 
         using (var truncated = await _http.PasswordGrantAsync(username, hundred[..72]))
         {
-            await AssertInvalidGrantAsync(truncated);
+            await Refusal.AssertInvalidGrantAsync(truncated);
         }
 
         using (var ninetyNine = await _http.PasswordGrantAsync(username, hundred[..99]))
         {
-            await AssertInvalidGrantAsync(ninetyNine);
+            await Refusal.AssertInvalidGrantAsync(ninetyNine);
         }
 
         Assert.False(string.IsNullOrEmpty((await _http.LoginAsync(username, hundred)).AccessToken));
@@ -115,7 +115,7 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         await AssertSameAnswerAsync(wrong, disabled);
 
         using var disabledWrong = await _http.PasswordGrantAsync(username, WrongPassword);
-        await AssertInvalidGrantAsync(disabledWrong);
+        await Refusal.AssertInvalidGrantAsync(disabledWrong);
     }
 
     [Fact]
@@ -127,9 +127,9 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
 
         using var response = await _http.GetAsync(query);
 
-        Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.DoesNotContain("access_token", text, StringComparison.Ordinal);
+        // The token endpoint takes POST only: the exact refusal, not merely "not 200" (a 500 is not a refusal).
+        var body = await Refusal.AssertOAuthErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.DoesNotContain(ClientFlows.Password, body.GetRawText(), StringComparison.Ordinal);
         Assert.Equal(0, await SessionsOfAsync(id));
     }
 
@@ -143,8 +143,9 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         foreach (var contentType in new[] { "application/x-www-form-urlencoded", null })
         {
             using var response = await _http.PostRawAsync(query, [], contentType);
-            Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
-            Assert.DoesNotContain("access_token", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            // Parameters are read from the form body only: the query string's grant is not there at all.
+            var body = await Refusal.AssertOAuthErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+            Assert.DoesNotContain(ClientFlows.Password, body.GetRawText(), StringComparison.Ordinal);
         }
 
         Assert.Equal(0, await SessionsOfAsync(id));
@@ -172,9 +173,7 @@ public sealed class PasswordLoginTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(expected.StatusCode, actual.StatusCode);
         Assert.Equal(expectedBody, actualBody);
         Assert.Equal(HeaderNames(expected), HeaderNames(actual));
-        await AssertInvalidGrantAsync(actual);
-        using var body = JsonDocument.Parse(actualBody);
-        Assert.Equal("invalid_grant", body.RootElement.GetProperty("error").GetString());
+        await Refusal.AssertInvalidGrantAsync(actual);
     }
 
     private static List<string> HeaderNames(HttpResponseMessage response) =>

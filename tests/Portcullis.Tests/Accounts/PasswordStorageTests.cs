@@ -65,7 +65,7 @@ public sealed class PasswordStorageTests(ServerFixture fixture) : IClassFixture<
         // A failed login must not touch the stored hash.
         using (var wrong = await _http.PasswordGrantAsync(username, "wrong-but-long-enough-passphrase"))
         {
-            await AssertInvalidGrantAsync(wrong);
+            await Refusal.AssertInvalidGrantAsync(wrong);
         }
 
         Assert.Equal(legacy, (await Server.FindUserAsync(username))!.PasswordHash);

@@ -156,7 +156,7 @@ public sealed class PasswordVerificationLimitTests
                 new { username = name, currentPassword = ClientFlows.Password, newPassword = "another long passphrase for the account 9902" })),
             ("password change", () => http.PostWithTokenAsync("api/me/password", tokens.AccessToken,
                 new { currentPassword = ClientFlows.Password, newPassword = "another long passphrase for the account 9902" })),
-            ("profile change", () => SendPatchAsync(http, tokens.AccessToken, new { email = "changed@example.com", currentPassword = ClientFlows.Password })),
+            ("profile change", () => http.SendAsync(HttpMethod.Patch, "api/me", tokens.AccessToken, new { email = "changed@example.com", currentPassword = ClientFlows.Password })),
         };
         foreach (var (what, send) in requests)
         {
@@ -228,7 +228,7 @@ public sealed class PasswordVerificationLimitTests
         }
         finally
         {
-            HostRun.DeleteQuietly(dataDirectory);
+            await HostRun.DeleteQuietlyAsync(dataDirectory);
         }
     }
 
@@ -241,13 +241,6 @@ public sealed class PasswordVerificationLimitTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             response.Dispose();
         }
-    }
-
-    private static Task<HttpResponseMessage> SendPatchAsync(HttpClient http, string token, object body)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Patch, "api/me") { Content = JsonContent.Create(body) };
-        request.Headers.Authorization = new("Bearer", token);
-        return http.SendAsync(request);
     }
 
     private static string WithoutTraceId(string body)

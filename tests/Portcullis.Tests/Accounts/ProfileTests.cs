@@ -17,21 +17,13 @@ public sealed class ProfileTests(ServerFixture fixture) : IClassFixture<ServerFi
             Assert.Equal($"{name}@example.com", (await before.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("email").GetString());
         }
 
-        using (var wrong = await http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "api/me")
-        {
-            Headers = { Authorization = new("Bearer", tokens.AccessToken) },
-            Content = JsonContent.Create(new { email = "new@example.com", currentPassword = "not the current password 1" }),
-        }))
+        using (var wrong = await http.SendAsync(HttpMethod.Patch, "api/me", tokens.AccessToken, JsonContent.Create(new { email = "new@example.com", currentPassword = "not the current password 1" })))
         {
             Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
         }
 
         var newEmail = $"{name}-new@example.com";
-        using (var ok = await http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "api/me")
-        {
-            Headers = { Authorization = new("Bearer", tokens.AccessToken) },
-            Content = JsonContent.Create(new { email = newEmail, currentPassword = ClientFlows.Password }),
-        }))
+        using (var ok = await http.SendAsync(HttpMethod.Patch, "api/me", tokens.AccessToken, JsonContent.Create(new { email = newEmail, currentPassword = ClientFlows.Password })))
         {
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         }

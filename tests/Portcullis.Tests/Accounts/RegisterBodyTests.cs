@@ -41,7 +41,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", "{}");
 
-        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
         AssertNamesField(problem, "username");
         AssertNamesField(problem, "email");
         AssertNamesField(problem, "password");
@@ -68,7 +68,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostOversizedAsync("api/accounts", body);
 
-        await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
         Assert.Equal(before, await Server.CountUsersAsync());
         await AssertStillAnswersAsync();
     }
@@ -83,7 +83,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using (var response = await _http.PostRawAsync("api/accounts", body))
         {
-            await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
         }
 
         await AssertAnsweredWithinAsync(TimeSpan.FromSeconds(1), () => _http.PostRawAsync("api/accounts", body));
@@ -99,7 +99,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
         using (var response = await _http.PostOversizedAsync("api/accounts", body))
         {
             // Over the 64 KiB limit, so the size check answers before the parser sees it.
-            await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
         }
 
         await AssertAnsweredWithinAsync(TimeSpan.FromSeconds(1), () => _http.PostOversizedAsync("api/accounts", body));
@@ -114,7 +114,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using (var response = await _http.PostRawAsync("api/accounts", body))
         {
-            await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
         }
 
         await AssertAnsweredWithinAsync(TimeSpan.FromSeconds(1), () => _http.PostRawAsync("api/accounts", body));
@@ -142,7 +142,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", body, contentType);
 
-        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, ClientFlows.Password);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType, secrets: [ClientFlows.Password]);
         Assert.Equal(before, await Server.CountUsersAsync());
         Assert.Null(await Server.FindUserAsync(username));
     }
@@ -165,7 +165,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", Fill(template, username));
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password, username);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password, username]);
         Assert.Equal(before, await Server.CountUsersAsync());
     }
 
@@ -187,7 +187,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", Fill(template, username));
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password]);
         Assert.Equal(before, await Server.CountUsersAsync());
         Assert.Null(await Server.FindUserAsync(username));
     }
@@ -205,7 +205,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", body);
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password]);
         Assert.Equal(before, await Server.CountUsersAsync());
     }
 
@@ -223,7 +223,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", body);
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password]);
         Assert.Equal(before, await Server.CountUsersAsync());
     }
 
@@ -235,7 +235,7 @@ public sealed class RegisterBodyTests(ServerFixture fixture) : IClassFixture<Ser
 
         using var response = await _http.PostRawAsync("api/accounts", body);
 
-        await AssertProblemAsync(response, HttpStatusCode.BadRequest, ClientFlows.Password);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, secrets: [ClientFlows.Password]);
         Assert.Null(await Server.FindUserAsync(username));
     }
 

@@ -22,7 +22,7 @@ public sealed class RegisterUsernameTests(ServerFixture fixture) : IClassFixture
         foreach (var variant in new[] { char.ToUpperInvariant(alice[0]) + alice[1..], alice.ToUpperInvariant(), FullWidth(alice), FullWidth(alice.ToUpperInvariant()) })
         {
             using var response = await _http.RegisterWithEmailAsync(variant, UniqueEmail());
-            var problem = await AssertProblemAsync(response, HttpStatusCode.Conflict, ClientFlows.Password);
+            var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Conflict, secrets: [ClientFlows.Password]);
             Assert.Equal("https://portcullis.dev/problems/conflict", problem.GetProperty("type").GetString());
         }
 
@@ -40,7 +40,7 @@ public sealed class RegisterUsernameTests(ServerFixture fixture) : IClassFixture
         {
             using var response = await _http.RegisterWithEmailAsync(variant, UniqueEmail());
             Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Conflict, $"Got {(int)response.StatusCode}.");
-            await AssertProblemAsync(response, response.StatusCode, ClientFlows.Password);
+            await ProblemAssert.IsProblemAsync(response, response.StatusCode, secrets: [ClientFlows.Password]);
         }
 
         Assert.Equal(before, await Server.CountUsersAsync());

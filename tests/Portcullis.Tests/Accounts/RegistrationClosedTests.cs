@@ -38,12 +38,12 @@ public sealed class RegistrationClosedTests(ClosedRegistrationFixture fixture) :
 
         using var response = await _http.RegisterAsync(username);
 
-        var problem = await AssertProblemAsync(response, HttpStatusCode.Forbidden, ClientFlows.Password);
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Forbidden, secrets: [ClientFlows.Password]);
         Assert.Equal("https://portcullis.dev/problems/registration-closed", problem.GetProperty("type").GetString());
         Assert.Equal(before, await Server.CountUsersAsync());
         Assert.Null(await Server.FindUserAsync(username));
         using var login = await _http.PasswordGrantAsync(username, ClientFlows.Password);
-        await AssertInvalidGrantAsync(login);
+        await Refusal.AssertInvalidGrantAsync(login);
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public sealed class RegistrationClosedTests(ClosedRegistrationFixture fixture) :
 
         using var response = await _http.PostRawAsync("api/accounts", """{"username":"x","role":"admin" """);
 
-        await AssertProblemAsync(response, HttpStatusCode.Forbidden);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Forbidden);
         Assert.Equal(before, await Server.CountUsersAsync());
     }
 

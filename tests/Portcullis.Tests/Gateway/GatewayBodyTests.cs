@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Portcullis.Tests.Hosting;
+using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Gateway;
 
@@ -13,8 +14,8 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
 
     private static StringContent Json(string text, string mediaType = "application/json") => new(text, Encoding.UTF8, mediaType);
 
-    private Task<HttpResponseMessage> RegisterAsync(HttpContent content) =>
-        GatewayProxyTests.SendAsync(_http, HttpMethod.Post, "register", null, content);
+    private Task<HttpResponseMessage> RegisterAsync(HttpContent content, string route = "register") =>
+        _http.SendAsync(HttpMethod.Post, route, null, content);
 
     [Fact]
     public async Task A_valid_body_reaches_the_upstream_byte_for_byte()
@@ -80,7 +81,7 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
     [Fact]
     public async Task V02_deep_nesting_is_refused_quickly_and_the_server_lives()
     {
-        // 500 levels fit the route's 1 KiB limit; the parser stops at 64.
+        // 500 levels fit the route's 1 KiB limit; the parser stops at 32.
         var deep = new string('[', 500) + new string(']', 500);
 
         using var response = await RegisterAsync(Json(deep));
@@ -88,6 +89,43 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "/malformed-json");
         using var after = await RegisterAsync(Json("""{"username":"carol","age":30}"""));
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    /// <summary><paramref name="depth"/> objects, each inside the one before: <c>{"a":{"a":…{}…}}</c>.</summary>
+    private static string Nested(int depth) =>
+        string.Concat(Enumerable.Repeat("""{"a":""", depth - 1)) + "{}" + new string('}', depth - 1);
+
+    [Theory]
+    [InlineData("nested")]
+    [InlineData("register")]
+    public async Task V02_NET15_a_body_nested_33_deep_is_the_documented_400_and_never_forwarded(string route)
+    {
+        var before = fixture.Upstream.Requests;
+        var audits = await GatewayProxyTests.CountAuditAsync(fixture.Server, 6002);
+
+        using var response = await RegisterAsync(Json(Nested(33)), route);
+
+        var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "/malformed-json");
+        Assert.Equal("The request body is not valid JSON.", problem.GetProperty("title").GetString());
+        Assert.Equal(before, fixture.Upstream.Requests);
+        Assert.Equal(audits + 1, await GatewayProxyTests.CountAuditAsync(fixture.Server, 6002));
+    }
+
+    [Fact]
+    public async Task V02_NET15_a_body_nested_32_deep_is_parsed_the_API_limit_is_the_gateway_limit()
+    {
+        Assert.Equal(32, Portcullis.Hosting.JsonBody.MaxDepth); // NET-15: at most 32, for the API and the gateway alike
+        var body = Nested(32);
+        var before = fixture.Upstream.Requests;
+
+        using var accepted = await RegisterAsync(Json(body), "nested");
+        using var checkedBySchema = await RegisterAsync(Json(body), "register");
+
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Equal(body, (await accepted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("body").GetString());
+        Assert.Equal(before + 1, fixture.Upstream.Requests);
+        // Parsed, so the schema speaks (not the parser): the limit, not the schema, refuses 33.
+        await ProblemAssert.IsProblemAsync(checkedBySchema, HttpStatusCode.BadRequest, "/validation");
     }
 
     [Fact]
@@ -131,12 +169,11 @@ public sealed class GatewayBodyTests(GatewayFixture fixture) : IClassFixture<Gat
         var chunkedLarge = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(new string('y', 50_000))));
         chunkedLarge.Headers.ContentType = new("text/plain");
 
-        using var ok = await GatewayProxyTests.SendAsync(_http, HttpMethod.Post, "upload/x", tokens.AccessToken, small);
-        using var tooLarge = await GatewayProxyTests.SendAsync(_http, HttpMethod.Post, "upload/x", tokens.AccessToken, large);
+        using var ok = await _http.SendAsync(HttpMethod.Post, "upload/x", tokens.AccessToken, small);
+        using var tooLarge = await _http.SendAsync(HttpMethod.Post, "upload/x", tokens.AccessToken, large);
         using var request = new HttpRequestMessage(HttpMethod.Post, "upload/x") { Content = chunkedLarge };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
         request.Headers.TransferEncodingChunked = true;
-        using var chunked = await _http.SendAsync(request);
+        using var chunked = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(2000, (await ok.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("body").GetString()!.Length);

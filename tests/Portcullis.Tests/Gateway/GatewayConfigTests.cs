@@ -146,7 +146,7 @@ public sealed class GatewayConfigTests : IDisposable
         }
         finally
         {
-            HostRun.DeleteQuietly(data);
+            await HostRun.DeleteQuietlyAsync(data);
         }
     }
 

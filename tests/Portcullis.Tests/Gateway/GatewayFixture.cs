@@ -8,15 +8,9 @@ namespace Portcullis.Tests.Gateway;
 /// A real upstream and a real Portcullis in front of it, routes declared in configuration the way an operator
 /// writes them (Gateway:Routes:N:...). An admin is made with the CLI; users register and log in for real.
 /// </summary>
-public sealed class GatewayFixture : IAsyncLifetime
+public sealed class GatewayFixture : Admin.AdminFixture
 {
     public TestUpstream Upstream { get; private set; } = null!;
-
-    public PortcullisServer Server { get; private set; } = null!;
-
-    public HttpClient Client { get; private set; } = null!;
-
-    public string AdminName { get; } = ClientFlows.UniqueName("root");
 
     public string SchemaDirectory { get; } = Directory.CreateTempSubdirectory("portcullis-gw-schema-").FullName;
 
@@ -34,11 +28,18 @@ public sealed class GatewayFixture : IAsyncLifetime
         }
         """;
 
-    public async ValueTask InitializeAsync()
+    /// <summary>Any object at all: what is refused on the route that uses it is refused before the schema.</summary>
+    public const string AnyObjectSchema = """
+        { "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object" }
+        """;
+
+    protected override async Task<Dictionary<string, string?>?> SettingsAsync()
     {
         Upstream = await TestUpstream.StartAsync();
         var schema = Path.Combine(SchemaDirectory, "register.json");
         await File.WriteAllTextAsync(schema, RegisterSchema);
+        var anyObject = Path.Combine(SchemaDirectory, "any-object.json");
+        await File.WriteAllTextAsync(anyObject, AnyObjectSchema);
         var up = Upstream.Address.AbsoluteUri.TrimEnd('/');
         var down = $"http://127.0.0.1:{PortcullisServer.FreePort()}"; // nothing listens there
         var settings = new Dictionary<string, string?>();
@@ -66,6 +67,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         Route("orders", "/orders/{**rest}", "GET,POST", extra: ("Require:Scopes:0", "orders"));
         Route("public", "/public/{**rest}", "GET", extra: ("Anonymous", "true"));
         Route("register", "/register", "POST", extra: [("Anonymous", "true"), ("Body:MaxBytes", "1024"), ("Body:Schema", schema)]);
+        Route("nested", "/nested", "POST", extra: [("Anonymous", "true"), ("Body:Schema", anyObject)]);
         Route("slow", "/slow/{**rest}", "GET", extra: [("Require:Authenticated", "true"), ("Timeout", "00:00:00.500")]);
         Route("down", "/down/{**rest}", "GET", down, ("Require:Authenticated", "true"));
         Route("notes", "/notes/{id}", "GET", extra: ("Require:Roles:0", "user"));
@@ -80,13 +82,8 @@ public sealed class GatewayFixture : IAsyncLifetime
         settings["RateLimits:Policies:five-per-minute:Window"] = "00:01:00";
         settings["RateLimits:Policies:five-per-minute:PartitionBy"] = "User";
 
-        Server = await PortcullisServer.StartAsync(settings);
-        Client = Server.CreateClient();
-        var created = await Server.RunCliAsync(ClientFlows.Password + "\n", "admin", "create", "--username", AdminName, "--password-stdin", "--json");
-        Assert.Equal(0, created.ExitCode);
+        return settings;
     }
-
-    public async Task<string> AdminTokenAsync() => (await Client.LoginAsync(AdminName)).AccessToken;
 
     /// <summary>A confidential client with the given scopes, and its client_credentials token.</summary>
     public async Task<(string ClientId, string Token)> ClientTokenAsync(string scopes)
@@ -106,11 +103,14 @@ public sealed class GatewayFixture : IAsyncLifetime
         return (id, tokens.GetProperty("access_token").GetString()!);
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        Client.Dispose();
-        await Server.DisposeAsync();
-        await Upstream.DisposeAsync();
+        await base.DisposeAsync();
+        if (Upstream is not null)
+        {
+            await Upstream.DisposeAsync();
+        }
+
         Directory.Delete(SchemaDirectory, recursive: true);
     }
 }

@@ -23,12 +23,7 @@ public sealed class GatewayPathTests(GatewayFixture fixture) : IClassFixture<Gat
             request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
         }
 
-        if (token is not null)
-        {
-            request.Headers.Authorization = new("Bearer", token);
-        }
-
-        return await _http.SendAsync(request);
+        return await _http.SendWithTokenAsync(request, token);
     }
 
     /// <summary>The status, or null when the server reset the HTTP/2 stream (Kestrel does for a NUL in the path).</summary>
@@ -107,7 +102,7 @@ public sealed class GatewayPathTests(GatewayFixture fixture) : IClassFixture<Gat
 
         using var response = await RawGetAsync("/public/a%2Fb", null);
 
-        await Hosting.ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "/invalid-path");
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "/invalid-path");
         Assert.Equal(audits + 1, await GatewayProxyTests.CountAuditAsync(fixture.Server, 6002));
     }
 

@@ -7,7 +7,7 @@ using Portcullis.Tests.Infrastructure;
 namespace Portcullis.Tests.Hosting;
 
 /// <summary>Which certificate is served, and how the development certificate and the state directory are kept.</summary>
-public sealed class CertificateTests : IDisposable
+public sealed class CertificateTests : IAsyncDisposable
 {
     private const UnixFileMode OwnerReadWrite = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const UnixFileMode OwnerAll = OwnerReadWrite | UnixFileMode.UserExecute;
@@ -15,9 +15,9 @@ public sealed class CertificateTests : IDisposable
     private readonly string _dataDirectory = HostRun.NewDataDirectory();
     private readonly string _secrets = Directory.CreateTempSubdirectory("portcullis-certs-").FullName;
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        HostRun.DeleteQuietly(_dataDirectory);
+        await HostRun.DeleteQuietlyAsync(_dataDirectory);
         Directory.Delete(_secrets, recursive: true);
     }
 
@@ -121,11 +121,14 @@ public sealed class CertificateTests : IDisposable
             }
 
             Assert.Equal(OwnerAll, File.GetUnixFileMode(_dataDirectory));
-            var database = Path.Combine(_dataDirectory, "portcullis.db");
-            Assert.True(File.Exists(database));
-            foreach (var file in new[] { database, database + "-wal", database + "-shm" }.Where(File.Exists))
+            if (!TestDatabase.IsPostgres) // on PostgreSQL the database files are the cluster's, not in the data directory
             {
-                Assert.True(OwnerReadWrite == File.GetUnixFileMode(file), $"{Path.GetFileName(file)} is {File.GetUnixFileMode(file)}");
+                var database = Path.Combine(_dataDirectory, "portcullis.db");
+                Assert.True(File.Exists(database));
+                foreach (var file in new[] { database, database + "-wal", database + "-shm" }.Where(File.Exists))
+                {
+                    Assert.True(OwnerReadWrite == File.GetUnixFileMode(file), $"{Path.GetFileName(file)} is {File.GetUnixFileMode(file)}");
+                }
             }
 
             Assert.Equal(OwnerReadWrite, File.GetUnixFileMode(Path.Combine(_dataDirectory, Certificates.DevKeyFile)));

@@ -27,9 +27,8 @@ public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<Se
     {
         var (_, _, tokens) = await _http.NewUserAsync("d02");
         using var request = new HttpRequestMessage(HttpMethod.Delete, "api/me");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method-not-allowed");
     }
@@ -57,9 +56,8 @@ public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<Se
         {
             Content = new StringContent($"{{\"username\":\"{username}\",\"email\":\"{username}@example.com\",\"password\":\"{ClientFlows.Password}\"}}", Encoding.UTF8, "text/plain"),
         };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
         using var login = await _http.PasswordGrantAsync(username, ClientFlows.Password);

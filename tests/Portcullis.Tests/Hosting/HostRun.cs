@@ -13,9 +13,8 @@ namespace Portcullis.Tests.Hosting;
 /// <summary>
 /// Starts Portcullis exactly as <c>serve</c> does (CreateBuilder, BuildApp, InitializeAsync, StartAsync), for tests
 /// that need the start itself: refusals, a configured certificate, a data directory that outlives one run.
-/// These runs always use SQLite, in both passes of scripts/test.sh: what they test (TLS, certificates, start-up
-/// refusals of bad configuration) happens before and apart from storage, which PortcullisServer-based tests cover
-/// on both providers.
+/// Like every test server they run on the provider of the pass (SQLite, or the data directory's own PostgreSQL
+/// database) with the suite's key-encryption key, unless the test's own settings say otherwise.
 /// </summary>
 internal static class HostRun
 {
@@ -37,6 +36,7 @@ internal static class HostRun
     /// <summary>Starts and returns the running app; the caller stops it. The data directory is left alone.</summary>
     public static async Task<WebApplication> StartAsync(Dictionary<string, string?> settings, string environment)
     {
+        settings = await ForThisPassAsync(settings);
         var app = PortcullisHost.BuildApp(PortcullisHost.CreateBuilder(settings, environment));
         try
         {
@@ -54,6 +54,7 @@ internal static class HostRun
     /// <summary>Runs the whole start (build included: Kestrel loads the certificate then) and returns what stopped it.</summary>
     public static async Task<Exception> StartFailsAsync(Dictionary<string, string?> settings, string environment = "Production")
     {
+        settings = await ForThisPassAsync(settings);
         WebApplication? app = null;
         try
         {
@@ -78,6 +79,23 @@ internal static class HostRun
                 await app.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>The pass's storage settings and the suite's key-encryption key, overridden by <paramref name="settings"/>.</summary>
+    private static async Task<Dictionary<string, string?>> ForThisPassAsync(Dictionary<string, string?> settings)
+    {
+        if (!settings.TryGetValue("Storage:DataDirectory", out var dataDirectory) || dataDirectory is null)
+        {
+            return settings;
+        }
+
+        var merged = await TestDatabase.SettingsForAsync(dataDirectory);
+        foreach (var (key, value) in settings)
+        {
+            merged[key] = value;
+        }
+
+        return merged;
     }
 
     /// <summary>True when something accepts TCP connections on the port.</summary>
@@ -115,8 +133,10 @@ internal static class HostRun
     public static string NewDataDirectory() =>
         Path.Combine(Directory.CreateTempSubdirectory("portcullis-host-").FullName, "data");
 
-    public static void DeleteQuietly(string dataDirectory)
+    /// <summary>Drops the data directory's database (PostgreSQL) and deletes the directory.</summary>
+    public static async Task DeleteQuietlyAsync(string dataDirectory)
     {
+        await TestDatabase.DropAsync(dataDirectory);
         try
         {
             Directory.Delete(Path.GetDirectoryName(dataDirectory)!, recursive: true);

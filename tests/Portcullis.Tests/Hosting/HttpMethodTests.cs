@@ -36,9 +36,8 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
     {
         var (_, _, tokens) = await _http.NewUserAsync("trace");
         using var request = new HttpRequestMessage(HttpMethod.Trace, "api/me");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         var body = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed);
         Assert.DoesNotContain(tokens.AccessToken, body.GetRawText(), StringComparison.Ordinal);
@@ -49,9 +48,8 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
     {
         var (_, _, tokens) = await _http.NewUserAsync("propfind");
         using var request = new HttpRequestMessage(new HttpMethod("PROPFIND"), "api/me");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         Assert.True(response.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotFound, $"got {(int)response.StatusCode}");
         await ProblemAssert.IsProblemAsync(response, response.StatusCode);
@@ -62,9 +60,8 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
     {
         var (id, _, tokens) = await _http.NewUserAsync("delete");
         using var request = new HttpRequestMessage(HttpMethod.Delete, "api/me");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method-not-allowed");
         Assert.Contains("GET", response.Content.Headers.Allow);
@@ -102,10 +99,9 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
     {
         var (id, _, tokens) = await _http.NewUserAsync("override");
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/me");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
         request.Headers.Add(header, "GET");
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method-not-allowed");
         Assert.DoesNotContain(id.ToString(), await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
@@ -129,10 +125,9 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
     {
         var (id, _, tokens) = await _http.NewUserAsync("override");
         using var request = new HttpRequestMessage(HttpMethod.Get, "api/me?_method=DELETE");
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
         request.Headers.Add(header, "DELETE");
 
-        using var response = await _http.SendAsync(request);
+        using var response = await _http.SendWithTokenAsync(request, tokens.AccessToken);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await AssertMeStillWorksAsync(tokens.AccessToken, id);

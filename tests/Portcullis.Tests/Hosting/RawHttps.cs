@@ -68,6 +68,61 @@ internal static class RawHttps
         return new Exchange(Encoding.ASCII.GetString(received.ToArray()), closed);
     }
 
+    /// <summary>
+    /// Sends <paramref name="request"/> in 16 KiB pieces while reading, as a client must when the server may answer
+    /// (and close) before the request is all sent: writing stops once the server has answered or closed, so the
+    /// answer is read instead of being lost to a reset. Returns what the server sent within <paramref name="wait"/>.
+    /// </summary>
+    public static async Task<Exchange> SendWhileReadingAsync(PortcullisServer server, byte[] request, TimeSpan wait)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var ssl = await ConnectAsync(server, timeout.Token);
+        var received = new MemoryStream();
+        var answered = 0;
+        using var deadline = new CancellationTokenSource(wait);
+        var reading = Task.Run(async () =>
+        {
+            var buffer = new byte[16 * 1024];
+            try
+            {
+                while (true)
+                {
+                    var read = await ssl.ReadAsync(buffer, deadline.Token);
+                    if (read == 0)
+                    {
+                        return true;
+                    }
+
+                    received.Write(buffer, 0, read);
+                    Volatile.Write(ref answered, 1);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return false; // still open when the wait ran out
+            }
+            catch (IOException)
+            {
+                return true; // reset by the server
+            }
+        });
+
+        try
+        {
+            for (var offset = 0; offset < request.Length && Volatile.Read(ref answered) == 0 && !reading.IsCompleted; offset += 16 * 1024)
+            {
+                await ssl.WriteAsync(request.AsMemory(offset, Math.Min(16 * 1024, request.Length - offset)), timeout.Token);
+            }
+        }
+        catch (IOException)
+        {
+            // The server stopped reading and closed: what it answered is still read below.
+        }
+
+        var closed = await reading;
+        return new Exchange(Encoding.ASCII.GetString(received.ToArray()), closed);
+    }
+
     public static int StatusCode(string response)
     {
         var line = response.Split("\r\n", 2)[0];

@@ -8,15 +8,15 @@ namespace Portcullis.Tests.Hosting;
 /// C01: outside Development, configuration that would make transport or tokens unsafe stops start-up with a message
 /// naming the setting to fix, and nothing ever listens.
 /// </summary>
-public sealed class StartupRefusalTests : IDisposable
+public sealed class StartupRefusalTests : IAsyncDisposable
 {
     private readonly string _dataDirectory = HostRun.NewDataDirectory();
     private readonly string _secrets = Directory.CreateTempSubdirectory("portcullis-certs-").FullName;
     private readonly int _port = HostRun.FreePort();
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        HostRun.DeleteQuietly(_dataDirectory);
+        await HostRun.DeleteQuietlyAsync(_dataDirectory);
         Directory.Delete(_secrets, recursive: true);
     }
 

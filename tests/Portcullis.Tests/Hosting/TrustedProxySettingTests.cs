@@ -13,7 +13,7 @@ public sealed class TrustedProxySettingTests
         var dataDirectory = HostRun.NewDataDirectory();
         try
         {
-            var settings = HostRun.Settings(dataDirectory, 0, ($"{key}:0", "10.0.0.1"), ($"{key}:1", "not-an-address"));
+            var settings = HostRun.Settings(dataDirectory, HostRun.FreePort(), ($"{key}:0", "10.0.0.1"), ($"{key}:1", "not-an-address"));
 
             var failure = await HostRun.StartFailsAsync(settings);
 
@@ -23,7 +23,7 @@ public sealed class TrustedProxySettingTests
         }
         finally
         {
-            HostRun.DeleteQuietly(dataDirectory);
+            await HostRun.DeleteQuietlyAsync(dataDirectory);
         }
     }
 }

@@ -47,7 +47,7 @@ public static class TestDatabase
             return settings;
         }
 
-        var file = Path.Combine(dataDirectory, DatabaseFile);
+        var file = MarkerFor(dataDirectory);
         string name;
         if (File.Exists(file))
         {
@@ -69,10 +69,23 @@ public static class TestDatabase
     /// <summary>The data directory's database with the given role's credentials; null on SQLite or before creation.</summary>
     public static string? ConnectionFor(string dataDirectory, string roleConnection)
     {
-        var file = Path.Combine(dataDirectory, DatabaseFile);
+        var file = MarkerFor(dataDirectory);
         return IsPostgres && File.Exists(file)
             ? new NpgsqlConnectionStringBuilder(roleConnection) { Database = File.ReadAllText(file).Trim() }.ConnectionString
             : null;
+    }
+
+    /// <summary>
+    /// The file naming the data directory's database: inside the directory, or beside it when the directory does not
+    /// exist yet (start-up tests let Portcullis create it, with its own permissions). Once written, the same file.
+    /// </summary>
+    private static string MarkerFor(string dataDirectory)
+    {
+        var inside = Path.Combine(dataDirectory, DatabaseFile);
+        var beside = Path.TrimEndingDirectorySeparator(dataDirectory) + "." + DatabaseFile;
+        return File.Exists(inside) ? inside
+            : File.Exists(beside) || !Directory.Exists(dataDirectory) ? beside
+            : inside;
     }
 
     /// <summary>

@@ -42,7 +42,11 @@ public sealed class LoggingTests
         {
         }
 
-        await Task.Delay(500); // let the last lines flush
+        // The console logger writes on its own thread: wait until the last request's line is out (lines are written
+        // in order, so every line before it is too), rather than sleeping and hoping.
+        Assert.True(
+            await Refusal.EventuallyAsync(() => Task.FromResult(server.Stdout.Contains("GET (no route) 404", StringComparison.Ordinal)), TimeSpan.FromSeconds(15)),
+            "The last request's log line never appeared: " + server.Stdout);
         var lines = server.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.NotEmpty(lines);
         var parsed = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList(); // throws on any non-JSON line

@@ -264,14 +264,23 @@ public sealed class LoginThrottleTests
     [Fact]
     public async Task A10_thirty_IPs_behind_a_trusted_proxy_slow_one_account_and_the_owner_still_gets_in_after_the_window()
     {
-        await using var server = await PortcullisServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["RateLimits:TrustedProxies:0"] = "127.0.0.1",
-            ["LoginThrottle:AttemptsPerIp"] = "5",
-            ["LoginThrottle:FreeFailuresPerAccount"] = "3",
-            ["LoginThrottle:FirstBackoff"] = "00:00:01",
-            ["LoginThrottle:MaxBackoff"] = "00:00:02",
-        });
+        // The server's clock moves only when the test moves it: the 1 s backoff cannot run out between two guesses on
+        // a slow machine, and the owner's wait below is a step of the clock, not a sleep.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await PortcullisServer.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["RateLimits:TrustedProxies:0"] = "127.0.0.1",
+                ["LoginThrottle:AttemptsPerIp"] = "5",
+                ["LoginThrottle:FreeFailuresPerAccount"] = "3",
+                ["LoginThrottle:FirstBackoff"] = "00:00:01",
+                ["LoginThrottle:MaxBackoff"] = "00:00:02",
+            },
+            services =>
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(time);
+            });
         using var http = server.CreateClient();
         var name = ClientFlows.UniqueName("target");
         await http.RegisterOkAsync(name);
@@ -298,9 +307,9 @@ public sealed class LoginThrottleTests
             Assert.True(guess.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.TooManyRequests, $"guess {n}: {guess.StatusCode}");
         }
 
-        Assert.Equal([HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest], statuses[..3]);
-        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[4]); // the 4th failure opened the backoff
-        Assert.True(statuses.Count(s => s == HttpStatusCode.TooManyRequests) >= 10, string.Join(",", statuses));
+        // Three free failures, the 4th opens the backoff, and no time passes: every later guess is held back.
+        Assert.Equal([HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest], statuses[..4]);
+        Assert.All(statuses[4..], s => Assert.Equal(HttpStatusCode.TooManyRequests, s));
 
         // The owner, from an address the attack never used: held back while the backoff runs, answered the same way...
         using (var held = await Login(ClientFlows.Password, "198.51.100.7"))
@@ -309,8 +318,15 @@ public sealed class LoginThrottleTests
             Assert.InRange(held.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
         }
 
-        // ...and in once MaxBackoff (2 s, the documented ceiling) has passed.
-        await Task.Delay(TimeSpan.FromSeconds(2.5), TestContext.Current.CancellationToken);
+        // ...still held one moment before the first backoff (1 s) has run out, and in once MaxBackoff (2 s, the
+        // documented ceiling) has passed, however many guesses came in between.
+        time.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(1));
+        using (var stillHeld = await Login(ClientFlows.Password, "198.51.100.7"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, stillHeld.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1) + TimeSpan.FromMilliseconds(1));
         using var owner = await Login(ClientFlows.Password, "198.51.100.7");
         Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
     }

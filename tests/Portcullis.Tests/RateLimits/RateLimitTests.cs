@@ -25,14 +25,16 @@ public sealed partial class RateLimitTests
         ($"RateLimits:Policies:{policy}:PartitionBy", partitionBy),
     ];
 
-    [GeneratedRegex("""^"anonymous";q=3;w=5$""")]
+    [GeneratedRegex("""^"anonymous";q=3;w=3$""")]
     private static partial Regex AnonymousPolicy();
 
     [Fact]
     public async Task R01_over_the_limit_is_429_problem_with_Retry_After_and_the_next_window_admits_again()
     {
-        // 5 s windows: short enough to wait for, long enough that a busy machine stays inside one.
-        await using var server = await StartAsync(Fixed("anonymous", 3, "00:00:05"));
+        // System.Threading.RateLimiting windows run on their own clock, which cannot be faked: a 3 s window, long
+        // enough that a busy machine sends four requests inside one, and the test waits for the next window to admit
+        // (polling) instead of sleeping a fixed time.
+        await using var server = await StartAsync(Fixed("anonymous", 3, "00:00:03"));
         using var http = server.CreateClient();
 
         for (var i = 0; i < 3; i++)
@@ -40,7 +42,7 @@ public sealed partial class RateLimitTests
             using var admitted = await http.GetAsync(Live);
             Assert.Equal(HttpStatusCode.OK, admitted.StatusCode);
             Assert.Matches(AnonymousPolicy(), Assert.Single(admitted.Headers.GetValues("RateLimit-Policy")));
-            Assert.Matches($"^\"anonymous\";r={2 - i};t=[1-5]$", Assert.Single(admitted.Headers.GetValues("RateLimit")));
+            Assert.Matches($"^\"anonymous\";r={2 - i};t=[1-3]$", Assert.Single(admitted.Headers.GetValues("RateLimit")));
         }
 
         using var limited = await http.GetAsync(Live);
@@ -48,14 +50,37 @@ public sealed partial class RateLimitTests
         Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
         Assert.Contains("too-many-requests", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var retry = limited.Headers.RetryAfter!.Delta!.Value;
-        Assert.InRange(retry.TotalSeconds, 1, 5);
+        Assert.InRange(retry.TotalSeconds, 1, 3);
         Assert.Matches(AnonymousPolicy(), Assert.Single(limited.Headers.GetValues("RateLimit-Policy")));
-        Assert.Matches("""^"anonymous";r=0;t=[1-5]$""", Assert.Single(limited.Headers.GetValues("RateLimit")));
+        Assert.Matches("""^"anonymous";r=0;t=[1-3]$""", Assert.Single(limited.Headers.GetValues("RateLimit")));
         Assert.True(server.Services.GetRequiredService<RateLimitRegistry>().Rejections >= 1);
 
-        await Task.Delay(retry + TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
-        using var again = await http.GetAsync(Live);
-        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        // The next window admits again: within Retry-After (and a little for the limiter's 100 ms replenishing tick).
+        var waited = await AdmittedWithinAsync(http, retry + TimeSpan.FromSeconds(1));
+        Assert.True(waited <= retry + TimeSpan.FromSeconds(1), $"Admitted again only after {waited}; Retry-After said {retry}.");
+    }
+
+    /// <summary>
+    /// Polls <see cref="Live"/> until it is admitted (refused requests spend no permit), up to
+    /// <paramref name="bound"/> and a margin for a busy machine; returns how long that took, or fails.
+    /// </summary>
+    private static async Task<TimeSpan> AdmittedWithinAsync(HttpClient http, TimeSpan bound)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < bound + TimeSpan.FromSeconds(10))
+        {
+            using var again = await http.GetAsync(Live);
+            if (again.StatusCode == HttpStatusCode.OK)
+            {
+                return watch.Elapsed;
+            }
+
+            Assert.Equal(HttpStatusCode.TooManyRequests, again.StatusCode);
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Fail($"Not admitted again within {watch.Elapsed}.");
+        return watch.Elapsed;
     }
 
     [Fact]
@@ -198,7 +223,7 @@ public sealed partial class RateLimitTests
         await using var server = await StartAsync(
             ("RateLimits:Policies:pair:Limits:0:Algorithm", "FixedWindow"),
             ("RateLimits:Policies:pair:Limits:0:PermitLimit", "3"),
-            ("RateLimits:Policies:pair:Limits:0:Window", "00:00:05"),
+            ("RateLimits:Policies:pair:Limits:0:Window", "00:00:03"),
             ("RateLimits:Policies:pair:Limits:0:PartitionBy", "ClientIp"),
             ("RateLimits:Policies:pair:Limits:1:Algorithm", "FixedWindow"),
             ("RateLimits:Policies:pair:Limits:1:PermitLimit", "4"),
@@ -212,13 +237,13 @@ public sealed partial class RateLimitTests
         {
             using var admitted = await http.GetAsync(Live);
             Assert.Equal(HttpStatusCode.OK, admitted.StatusCode);
-            Assert.Equal("\"anonymous\";q=1000000;w=60, \"pair-1\";q=3;w=5, \"pair-2\";q=4;w=300", Assert.Single(admitted.Headers.GetValues("RateLimit-Policy")));
+            Assert.Equal("\"anonymous\";q=1000000;w=60, \"pair-1\";q=3;w=3, \"pair-2\";q=4;w=300", Assert.Single(admitted.Headers.GetValues("RateLimit-Policy")));
         }
 
         using (var first = await http.GetAsync(Live))
         {
-            Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode); // 3 per 5 s
-            Assert.InRange(first.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 5);
+            Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode); // 3 per 3 s
+            Assert.InRange(first.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 3);
         }
 
         // Another route is not attached: unaffected.
@@ -228,14 +253,11 @@ public sealed partial class RateLimitTests
             Assert.DoesNotContain("pair", string.Join(",", ready.Headers.GetValues("RateLimit-Policy")), StringComparison.Ordinal);
         }
 
-        await Task.Delay(TimeSpan.FromMilliseconds(5300), TestContext.Current.CancellationToken);
-        using (var fourth = await http.GetAsync(Live))
-        {
-            Assert.Equal(HttpStatusCode.OK, fourth.StatusCode);
-        }
+        // The 3 s window turns over (waited for, not slept): the 4th request is admitted by both limits...
+        await AdmittedWithinAsync(http, TimeSpan.FromSeconds(3));
 
         using var second = await http.GetAsync(Live);
-        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode); // 4 per 5 minutes, though the 5 s window admits
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode); // ...the 5th is not: 4 per 5 minutes, though the 3 s window admits
         Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 6, 300);
         Assert.Contains("\"pair-2\";r=0;t=", Assert.Single(second.Headers.GetValues("RateLimit")), StringComparison.Ordinal);
     }
@@ -363,7 +385,7 @@ public sealed partial class RateLimitTests
         }
         finally
         {
-            HostRun.DeleteQuietly(dataDirectory);
+            await HostRun.DeleteQuietlyAsync(dataDirectory);
         }
     }
 }

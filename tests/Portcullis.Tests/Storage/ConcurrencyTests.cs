@@ -28,19 +28,19 @@ public sealed class ConcurrencyTests(AdminFixture fixture) : IClassFixture<Admin
             {
                 await start.WaitAsync();
                 using var response = await client.RefreshAsync(refresh);
-                return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    // A refused redemption is an OAuth error, never a server error.
+                    await Refusal.AssertInvalidGrantAsync(response);
+                }
+
+                return response.StatusCode;
             }).ToList();
             start.Release(20);
             var results = await Task.WhenAll(attempts);
 
-            var successes = results.Count(r => r.StatusCode == HttpStatusCode.OK);
+            var successes = results.Count(status => status == HttpStatusCode.OK);
             Assert.True(successes <= 1, $"{successes} of 20 parallel refreshes with one refresh token succeeded.");
-            foreach (var (status, body) in results.Where(r => r.StatusCode != HttpStatusCode.OK))
-            {
-                // A refused redemption is an OAuth error, never a server error.
-                Assert.Equal(HttpStatusCode.BadRequest, status);
-                Assert.Equal("invalid_grant", JsonDocument.Parse(body).RootElement.GetProperty("error").GetString());
-            }
         }
         finally
         {

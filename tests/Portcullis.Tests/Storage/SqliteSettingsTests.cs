@@ -13,11 +13,11 @@ namespace Portcullis.Tests.Storage;
 /// of the driver's 150 ms sleeps) and <c>Storage:SqliteSynchronous</c> (Full by default: a commit survives a power
 /// loss). Read back from the server's own connections, not from the configuration.
 /// </summary>
-public sealed class SqliteSettingsTests : IDisposable
+public sealed class SqliteSettingsTests : IAsyncDisposable
 {
     private readonly string _dataDirectory = HostRun.NewDataDirectory();
 
-    public void Dispose() => HostRun.DeleteQuietly(_dataDirectory);
+    public ValueTask DisposeAsync() => new(HostRun.DeleteQuietlyAsync(_dataDirectory));
 
     [Fact]
     public async Task Server_connections_wait_for_the_write_lock_and_flush_every_commit_by_default()
