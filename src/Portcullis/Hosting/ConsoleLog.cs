@@ -47,18 +47,19 @@ public sealed class JsonConsoleLogProvider : QueuedJsonLineProvider
     /// <summary>
     /// The console stream pretends that a write to a pipe whose reader went away succeeded (it ignores EPIPE:
     /// dotnet/runtime ConsolePal.Unix.cs), so every line would be lost unseen. When stdout is a pipe or a socket (a
-    /// container runtime, systemd's journal, a log shipper) it is written as a pipe stream, which reports that failure;
-    /// a terminal or a file keeps the console stream.
+    /// container runtime, systemd's journal, a log shipper) it is written as a plain unbuffered file stream on the same
+    /// descriptor, which reports that failure; a terminal or a file keeps the console stream (a file stream would keep a
+    /// write position of its own, and a terminal cannot lose its reader that way).
     /// </summary>
     private static Stream OpenStandardOutput()
     {
-        try
+        // Linux names the descriptor's target "pipe:[…]" or "socket:[…]".
+        if (OperatingSystem.IsLinux() && new FileInfo("/proc/self/fd/1").LinkTarget is { } target
+            && (target.StartsWith("pipe:", StringComparison.Ordinal) || target.StartsWith("socket:", StringComparison.Ordinal)))
         {
-            return new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, new Microsoft.Win32.SafeHandles.SafePipeHandle(1, ownsHandle: false));
+            return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
         }
-        catch (IOException)
-        {
-            return Console.OpenStandardOutput(); // not a pipe
-        }
+
+        return Console.OpenStandardOutput();
     }
 }

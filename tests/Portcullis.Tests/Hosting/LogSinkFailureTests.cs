@@ -110,13 +110,14 @@ public sealed partial class LogSinkFailureTests
                 path = Path.Combine(scratch, "logs", "portcullis.log");
             }
 
-            await using var server = await PortcullisServer.StartAsync(new Dictionary<string, string?>
+            // A process of its own: its metrics are its own (in-process servers share the test process's meters).
+            await using var server = await ChildServer.StartAsync(ChildServer.Output.Read, new Dictionary<string, string?>
             {
                 ["Logging:File:Path"] = path,
                 ["Logging:File:RollDaily"] = "false",
             });
-            using var http = server.CreateClient();
-            var scraper = await ScraperTokenAsync(http, args => server.RunCliAsync(null, args));
+            using var http = server.Client();
+            var scraper = await ScraperTokenAsync(http, server.RunCliAsync);
             var name = ClientFlows.UniqueName("badfile");
             var id = await http.RegisterOkAsync(name);
 
@@ -125,7 +126,8 @@ public sealed partial class LogSinkFailureTests
             var metrics = await MetricsAsync(http, scraper, "file", "write_failed");
             Assert.True(metrics.WriteFailures > 0, "no failed write counted");
             Assert.Equal(1, metrics.Alerts);
-            await AssertAuditAsync(args => server.RunCliAsync(null, args), id, done, "file");
+            await AssertAuditAsync(server.RunCliAsync, id, done, "file");
+            Assert.Contains("\"EventId\":1102", server.Stdout, StringComparison.Ordinal); // the alert reached the working sink
         }
         finally
         {
