@@ -102,11 +102,9 @@ public sealed class PasswordVerificationLimitTests
         // The same answer for the real account and for unknown names (the trace id aside).
         Assert.Single(refused.Select(r => WithoutTraceId(r.Body)).Distinct());
 
-        // Refused without hashing: they come back faster than any answer that waited for a hash.
-        Assert.True(Median(refused.Select(r => r.Took)) < hashed.Min(r => r.Took),
-            $"503s took {Median(refused.Select(r => r.Took)).TotalMilliseconds:F0} ms (median), hashed answers at least {hashed.Min(r => r.Took).TotalMilliseconds:F0} ms");
-
-        // And this server's hash count proves it: one verification per answered attempt, none for a 503; each 503 counted.
+        // Refused without hashing: this server's hash count proves it (one verification per answered attempt, none for
+        // a 503; each 503 counted). Not by comparing latencies: on a loaded machine a 503's lookup and queue wait can
+        // take longer than a hash (the suite's rule: speed is measured by bench/flood.sh, not by timed tests).
         Assert.Equal(hashed.Count, counts.Get("portcullis.password.hashes"));
         Assert.Equal(refused.Count, counts.Get("portcullis.ratelimit.rejections", "policy", "password-hashing"));
 
@@ -247,12 +245,6 @@ public sealed class PasswordVerificationLimitTests
     {
         var json = JsonDocument.Parse(body).RootElement;
         return JsonSerializer.Serialize(json.EnumerateObject().Where(p => p.Name != "traceId").ToDictionary(p => p.Name, p => p.Value.ToString()));
-    }
-
-    private static TimeSpan Median(IEnumerable<TimeSpan> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
     }
 
     /// <summary>
