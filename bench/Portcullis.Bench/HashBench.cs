@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Portcullis.Cli;
 using Portcullis.Hosting;
 using Portcullis.Storage;
+using Portcullis.Accounts;
 
 namespace Portcullis.Bench;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Options;
 using Portcullis.Hosting;
+using Portcullis.Storage;
 
 namespace Portcullis.Cli;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Portcullis.Storage;
 using Portcullis.Tokens;
+using Portcullis.Accounts;
 
 namespace Portcullis.Hosting;
 

@@ -25,7 +25,7 @@ public sealed class SortedBlocklistTests
     [Fact]
     public void The_real_blocklist_denies_its_entries_and_not_their_neighbours()
     {
-        var policy = new PasswordPolicy(Microsoft.Extensions.Options.Options.Create(new Portcullis.Hosting.AccountOptions()));
+        var policy = new PasswordPolicy(Microsoft.Extensions.Options.Options.Create(new Portcullis.Accounts.AccountOptions()));
         Assert.Contains("too common", policy.Validate("!)@(#*$&%^test123", null) ?? "", StringComparison.Ordinal);
         Assert.Contains("too common", policy.Validate("!@#$%^&*()_+lisa", null) ?? "", StringComparison.Ordinal);
         Assert.Null(policy.Validate("!)@(#*$&%^test12x", null));

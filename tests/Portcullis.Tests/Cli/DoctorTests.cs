@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portcullis.Cli;
 using Portcullis.Hosting;
+using Portcullis.Storage;
 
 namespace Portcullis.Tests.Cli;
 
