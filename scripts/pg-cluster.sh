@@ -44,7 +44,9 @@ as_owner() {
 free_port() {
   local p i
   for i in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    # Below Linux's ephemeral range (32768-60999 by default): a port there can be held by an outgoing connection,
+    # which a connect test does not see but which makes the server's bind fail.
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   echo "pg-cluster: no free port found" >&2
@@ -86,9 +88,15 @@ cmd_start() {
   as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" --auth-host=scram-sha-256 --auth-local=peer \
     -E UTF8 --locale=C.UTF-8 >/dev/null 2>"$dir/initdb.log" || { cat "$dir/initdb.log" >&2; exit 1; }
   rm -f "$dir/pwfile"
-  port=$(free_port)
-  echo "$port" >"$dir/port"
-  start_server "$dir" "$port"
+  # A port free when probed can be taken before PostgreSQL binds it: try another one a few times.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    echo "$port" >"$dir/port"
+    if start_server "$dir" "$port"; then break; fi
+    if [ "$attempt" -eq 5 ]; then exit 1; fi
+    echo "pg-cluster: port $port was taken; trying another" >&2
+  done
   wait_ready "$dir" "$port"
   PGPASSWORD=$admin_pw "$bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres >&2 <<SQL
 CREATE ROLE portcullis_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '$owner_pw';
