@@ -8,13 +8,7 @@ public sealed partial class PermissionDocsTests
     [Fact]
     public void Docs_permissions_md_lists_exactly_the_catalogue()
     {
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "Portcullis.slnx")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("repository root not found");
-        }
-
-        var text = File.ReadAllText(Path.Combine(root, "docs", "permissions.md"));
+        var text = File.ReadAllText(Path.Combine(Infrastructure.Repository.Root, "docs", "permissions.md"));
         var table = text[..text.IndexOf("## Admin API", StringComparison.Ordinal)];
         var documented = Row().Matches(table).Select(m => m.Groups[1].Value).ToHashSet();
 

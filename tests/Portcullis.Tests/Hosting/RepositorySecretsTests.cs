@@ -1,3 +1,4 @@
+using Portcullis.Tests.Infrastructure;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
@@ -15,7 +16,7 @@ public sealed partial class RepositorySecretsTests
     [Fact]
     public async Task C02_no_tracked_file_outside_the_tests_holds_a_private_key_or_a_signing_key()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var tracked = await GitLsFilesAsync(root);
         // Sanity: the scan really sees the repository (a broken listing must not pass as "no secrets").
         Assert.Contains("src/Portcullis/Hosting/Certificates.cs", tracked);
@@ -77,20 +78,6 @@ public sealed partial class RepositorySecretsTests
         {
             yield return $"{name}: a SigningKey value";
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Portcullis.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        Assert.Fail("No directory containing Portcullis.slnx above " + AppContext.BaseDirectory);
-        return "";
     }
 
     private static async Task<List<string>> GitLsFilesAsync(string root)

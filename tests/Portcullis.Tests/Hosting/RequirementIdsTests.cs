@@ -1,3 +1,4 @@
+using Portcullis.Tests.Infrastructure;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -45,7 +46,7 @@ public sealed partial class RequirementIdsTests
     [Fact]
     public async Task Every_id_cited_in_src_and_tests_is_defined_in_docs_security_requirements()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var defined = DefinedIds(await File.ReadAllTextAsync(Path.Combine(root, Document)));
 
         var cited = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
@@ -78,7 +79,7 @@ public sealed partial class RequirementIdsTests
     [Fact]
     public async Task Every_id_the_document_uses_is_defined_in_it_once()
     {
-        var text = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), Document));
+        var text = await File.ReadAllTextAsync(Path.Combine(Repository.Root, Document));
 
         var rows = DefinedId().Matches(text).Select(m => m.Groups["id"].Value).ToList();
         var duplicates = rows.GroupBy(id => id, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
@@ -157,18 +158,4 @@ public sealed partial class RequirementIdsTests
             .Where(p => !Path.GetRelativePath(root, p).Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)
                 .Any(segment => segment is "bin" or "obj"))
             .Where(p => Path.GetFileName(p) != ThisFile);
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Portcullis.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        Assert.Fail("No directory containing Portcullis.slnx above " + AppContext.BaseDirectory);
-        return "";
-    }
 }

@@ -153,7 +153,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     /// <summary>Runs scripts/pg-cluster.sh; a failure (no PostgreSQL) fails the test.</summary>
     internal static async Task<(int Exit, string Out)> ClusterAsync(params string[] args)
     {
-        var start = new ProcessStartInfo(Path.Combine(RepositoryRoot(), "scripts", "pg-cluster.sh"))
+        var start = new ProcessStartInfo(Path.Combine(Repository.Root, "scripts", "pg-cluster.sh"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -170,18 +170,5 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         await process.WaitForExitAsync(timeout.Token);
         Assert.True(process.ExitCode == 0, $"pg-cluster.sh {string.Join(' ', args)} failed: {await stderr}");
         return (process.ExitCode, await stdout);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "scripts", "pg-cluster.sh")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("scripts/pg-cluster.sh not found above " + AppContext.BaseDirectory);
     }
 }
