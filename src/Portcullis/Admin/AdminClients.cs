@@ -4,10 +4,15 @@ using static Portcullis.Admin.ClientAdministration;
 
 namespace Portcullis.Admin;
 
-/// <summary><c>/api/admin/clients</c>: confidential clients; a secret appears only in the answer that creates it.</summary>
+/// <summary>
+/// <c>/api/admin/clients</c>: services (client credentials) and applications that sign people in (redirect URIs); a
+/// secret appears only in the answer that creates it.
+/// </summary>
 public static class AdminClients
 {
-    public sealed record CreateRequest(string Name, IReadOnlyList<string> Scopes);
+    public sealed record CreateRequest(
+        string Name, IReadOnlyList<string> Scopes, string? Type = null, IReadOnlyList<string>? RedirectUris = null,
+        IReadOnlyList<string>? PostLogoutRedirectUris = null, bool FirstParty = false, bool AllowNoPkce = false);
 
     public static async Task<Ok<IReadOnlyList<ClientView>>> ListAsync(ClientAdministration clients, CancellationToken ct) =>
         TypedResults.Ok(await clients.ListAsync(ct));
@@ -21,17 +26,15 @@ public static class AdminClients
             return problem is ValidationProblem v ? v : (ProblemHttpResult)problem;
         }
 
-        if (string.IsNullOrWhiteSpace(request!.Name) || request.Name.Length > 100 || request.Name.Any(char.IsControl))
+        var spec = new ClientSpec(
+            request!.Name, request.Scopes ?? [], request.Type ?? OpenIddict.Abstractions.OpenIddictConstants.ClientTypes.Confidential,
+            request.RedirectUris, request.PostLogoutRedirectUris, request.FirstParty, request.AllowNoPkce);
+        if (Validate(spec) is var (field, error))
         {
-            return JsonBody.Invalid("name", "A client name has 1 to 100 characters and no control characters.");
+            return JsonBody.Invalid(field, error);
         }
 
-        if (ValidateScopes(request.Scopes) is { } scopeError)
-        {
-            return JsonBody.Invalid("scopes", scopeError);
-        }
-
-        var created = await clients.CreateAsync(request.Name, request.Scopes, ct);
+        var created = await clients.CreateAsync(spec, ct);
         return TypedResults.Created($"/api/admin/clients/{created.ClientId}", created);
     }
 

@@ -13,6 +13,8 @@ public static class AuditEvents
     public static readonly Definition LoginFailed = new(1002, "authn_login_fail", "A password login failed (unknown user, wrong password or disabled account: one answer).");
     public static readonly Definition LoginThrottled = new(1003, "authn_login_fail_max", "A login was refused by the per-account or per-IP throttle (the first refusal per name and minute; the repeats as one event with their count).");
     public static readonly Definition LoginInvalidInput = new(1004, "input_validation_fail", "A credential endpoint refused malformed input.");
+    public static readonly Definition BrowserSignedIn = new(1005, "authn_signin_success", "A person signed in on the sign-in page and a browser session began (details: session).");
+    public static readonly Definition BrowserSignedOut = new(1006, "authn_signout", "A browser session was ended by signing out (on the account page or by a relying party's logout request).");
 
     // 2000-2999 tokens and sessions
     public static readonly Definition TokenIssued = new(2001, "authn_token_created", "Tokens were issued by the client-credentials grant (a password login is recorded as authn_login_success).");
@@ -20,6 +22,9 @@ public static class AuditEvents
     public static readonly Definition TokenRevoked = new(2003, "authn_token_revoked", "A token or session was revoked (RFC 7009 or logout).");
     public static readonly Definition TokenReuse = new(2004, "authn_token_reuse", "A redeemed refresh token was presented again; its session was ended.");
     public static readonly Definition LoggedOutEverywhere = new(2005, "session_end_all", "A user ended all of their sessions.");
+    public static readonly Definition CodeIssued = new(2006, "authn_code_issued", "The authorization endpoint issued an authorization code (details: client, session, scopes).");
+    public static readonly Definition CodeRedeemed = new(2007, "authn_code_redeemed", "An authorization code was exchanged for tokens.");
+    public static readonly Definition CodeReplayed = new(2008, "authn_code_replay", "A redeemed authorization code was presented again; what was issued for it was revoked.");
 
     // 3000-3999 accounts
     public static readonly Definition Registered = new(3001, "user_created", "An account registered itself.");
@@ -27,6 +32,8 @@ public static class AuditEvents
     public static readonly Definition PasswordChangeFailed = new(3003, "authn_password_change_fail", "A password change was refused (wrong current password).");
     public static readonly Definition ProfileChanged = new(3004, "user_updated", "A user changed their own profile.");
     public static readonly Definition SessionEnded = new(3005, "session_end", "A user ended one of their own sessions (an operator's is session_end_by_admin).");
+    public static readonly Definition ConsentGranted = new(3006, "consent_granted", "A user allowed a third-party client the scopes it asked for.");
+    public static readonly Definition ConsentRevoked = new(3007, "consent_revoked", "A user took back the consent given to a client (its sessions end with it).");
 
     // 4000-4999 administration
     public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
@@ -66,9 +73,9 @@ public static class AuditEvents
 
     public static readonly IReadOnlyList<Definition> All =
     [
-        LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput,
-        TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere,
-        Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded,
+        LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput, BrowserSignedIn, BrowserSignedOut,
+        TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere, CodeIssued, CodeRedeemed, CodeReplayed,
+        Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded, ConsentGranted, ConsentRevoked,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,

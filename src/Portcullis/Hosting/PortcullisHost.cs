@@ -11,6 +11,7 @@ using Portcullis.Admin;
 using Portcullis.Audit;
 using Portcullis.Gateway;
 using Portcullis.RateLimits;
+using Portcullis.SignIn;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -103,6 +104,7 @@ public static partial class PortcullisHost
         services.AddPortcullisAudit();
         services.AddPortcullisAdmin();
         services.AddPortcullisTokens();
+        services.AddPortcullisSignIn();
         services.AddPortcullisAuthorization();
         services.AddPortcullisRateLimiting();
         services.AddPortcullisGateway(); // after authorization: it wraps the policy provider and 403 handler
@@ -220,6 +222,7 @@ public static partial class PortcullisHost
         app.UsePortcullisRateLimiting();
 
         app.MapTokenEndpoint();
+        app.MapPortcullisSignIn();
         app.MapAccounts();
         app.MapAdmin();
         app.MapHealth();
@@ -365,7 +368,7 @@ public static partial class PortcullisHost
                 OpenIddictConstants.Permissions.GrantTypes.RefreshToken,
             },
         };
-        descriptor.Settings[TokenEndpoint.FirstPartySetting] = "true";
+        descriptor.Settings[ClientSettings.FirstParty] = "true";
         await applications.CreateAsync(descriptor, ct);
     }
 

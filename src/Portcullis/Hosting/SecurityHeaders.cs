@@ -24,7 +24,12 @@ public sealed class SecurityHeaders(RequestDelegate next, IOptions<TlsOptions> t
             }
 
             headers.XContentTypeOptions = "nosniff";
-            headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
+            if (string.IsNullOrEmpty(headers.ContentSecurityPolicy))
+            {
+                // A page states its own, as strict (SignIn/PageSecurity.cs); everything else loads nothing.
+                headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
+            }
+
             headers["Referrer-Policy"] = "no-referrer";
             headers.XFrameOptions = "DENY";
             if (string.IsNullOrEmpty(headers.CacheControl))

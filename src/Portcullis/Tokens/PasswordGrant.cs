@@ -29,7 +29,7 @@ public sealed class PasswordGrant(
     {
         var application = await applications.FindByClientIdAsync(request.ClientId!, ct);
         var settings = application is null ? null : await applications.GetSettingsAsync(application, ct);
-        if (settings is null || !settings.TryGetValue(TokenEndpoint.FirstPartySetting, out var firstParty) || firstParty != "true")
+        if (settings is null || !settings.TryGetValue(ClientSettings.FirstParty, out var firstParty) || firstParty != "true")
         {
             return TokenEndpoint.Reject(Errors.UnauthorizedClient, "This client may not use the password grant.");
         }

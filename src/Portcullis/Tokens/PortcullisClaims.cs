@@ -18,4 +18,6 @@ public static class PortcullisScopes
 {
     public const string OpenId = "openid";
     public const string OfflineAccess = "offline_access";
+    public const string Profile = "profile";
+    public const string Email = "email";
 }

@@ -47,6 +47,7 @@ public sealed class RefreshGrant(
 
         var identity = await TokenPrincipals.UserIdentityAsync(user, users, sessionStart);
         identity.SetClaim(PortcullisClaims.SessionId, sessionId);
+        TokenPrincipals.CopySignInClaims(old, identity);
         var principal = new ClaimsPrincipal(identity);
         principal.SetScopes(old.GetScopes());
         principal.SetResources(old.GetResources());

@@ -51,17 +51,20 @@ public static class SignInTransaction
 
     public sealed class RollbackHandler(PortcullisDb db, WriteLease lease) : IOpenIddictServerHandler<ProcessErrorContext>
     {
-        public async ValueTask HandleAsync(ProcessErrorContext context)
-        {
-            if (db.Database.CurrentTransaction is { } transaction)
-            {
-                await transaction.RollbackAsync(CancellationToken.None);
-                await transaction.DisposeAsync();
-                db.ChangeTracker.Clear(); // what the sign-in staged is gone with it
-            }
+        public async ValueTask HandleAsync(ProcessErrorContext context) => await RollbackAsync(db, lease);
+    }
 
-            lease.Release();
+    /// <summary>Rolls back the request's write transaction, if open, and gives the write turn back.</summary>
+    public static async Task RollbackAsync(PortcullisDb db, WriteLease lease)
+    {
+        if (db.Database.CurrentTransaction is { } transaction)
+        {
+            await transaction.RollbackAsync(CancellationToken.None);
+            await transaction.DisposeAsync();
+            db.ChangeTracker.Clear(); // what the sign-in staged is gone with it
         }
+
+        lease.Release();
     }
 
     /// <summary>

@@ -14,9 +14,6 @@ namespace Portcullis.Tokens;
 /// </summary>
 public static class TokenEndpoint
 {
-    /// <summary>The client setting that allows the password grant (first-party clients only).</summary>
-    public const string FirstPartySetting = "portcullis:first_party";
-
     // The CancellationToken is also what keeps MapPost from taking this for a RequestDelegate (HttpContext → Task),
     // which would discard the result instead of executing it.
     public static async Task<Results<SignInHttpResult, ForbidHttpResult, ProblemHttpResult>> HandleAsync(HttpContext http, CancellationToken ct)
@@ -30,6 +27,11 @@ public static class TokenEndpoint
         if (request.IsPasswordGrantType())
         {
             return await services.GetRequiredService<PasswordGrant>().HandleAsync(http, request, ct);
+        }
+
+        if (request.IsAuthorizationCodeGrantType())
+        {
+            return await services.GetRequiredService<AuthorizationCodeGrant>().HandleAsync(http, request, ct);
         }
 
         if (request.IsRefreshTokenGrantType())

@@ -19,8 +19,12 @@ public static class TokenHandlers
         // Revocation (RFC 7009): revoking a refresh token ends its whole session.
         RevokeSessionWithToken.Descriptor,
 
-        // Refresh: a redeemed refresh token presented again ends its session; a valid one is claimed exactly once (S06).
-        EndSessionOnRefreshTokenReuse.Descriptor,
+        // Authorization requests: PKCE or, for a confidential client that opted out, a nonce (RFC 9700 §2.1.1).
+        RequireNonceWithoutPkce.Descriptor,
+
+        // Refresh and code exchange: a redeemed refresh token or code presented again ends its session. A refresh token
+        // is claimed exactly once here (S06); a code, by OpenIddict's own redemption, which refuses a second one.
+        EndSessionOnTokenReuse.Descriptor,
         RedeemRefreshTokenOnce.Descriptor,
 
         // A token response's writes are one commit; a refused or failed grant gives the write turn back.
@@ -33,5 +37,8 @@ public static class TokenHandlers
         HideErrorUri<ApplyTokenResponseContext>.Descriptor,
         HideErrorUri<ApplyRevocationResponseContext>.Descriptor,
         HideErrorUri<ApplyIntrospectionResponseContext>.Descriptor,
+        HideErrorUri<ApplyAuthorizationResponseContext>.Descriptor,
+        HideErrorUri<ApplyUserInfoResponseContext>.Descriptor,
+        HideErrorUri<ApplyEndSessionResponseContext>.Descriptor,
     ];
 }

@@ -34,12 +34,31 @@ public static class TokenPrincipals
         return identity;
     }
 
-    /// <summary>Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12).</summary>
+    /// <summary>
+    /// What a browser sign-in adds and every later token of its session keeps: when and how the person authenticated
+    /// (<c>auth_time</c>, <c>amr</c>), and the <c>nonce</c> the code was asked with (OpenIddict puts it in the ID token).
+    /// </summary>
+    public static void CopySignInClaims(ClaimsPrincipal from, ClaimsIdentity to)
+    {
+        foreach (var claim in from.Claims)
+        {
+            if (claim.Type is Claims.AuthenticationTime or Claims.AuthenticationMethodReference or Claims.Private.Nonce)
+            {
+                to.AddClaim(new Claim(claim.Type, claim.Value, claim.ValueType));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12). The ID token says who
+    /// signed in, when and how; profile data is served by the userinfo endpoint, by scope.
+    /// </summary>
     public static void SetDestinations(ClaimsPrincipal principal) =>
         principal.SetDestinations(claim => claim.Type switch
         {
-            Claims.Subject => [Destinations.AccessToken, Destinations.IdentityToken],
-            Claims.Role or Claims.ClientId or PortcullisClaims.SecurityEpoch or PortcullisClaims.SessionId => [Destinations.AccessToken],
+            Claims.Subject or PortcullisClaims.SessionId => [Destinations.AccessToken, Destinations.IdentityToken],
+            Claims.Role or Claims.ClientId or PortcullisClaims.SecurityEpoch => [Destinations.AccessToken],
+            Claims.AuthenticationTime or Claims.AuthenticationMethodReference => [Destinations.IdentityToken],
             _ => [],
         });
 }

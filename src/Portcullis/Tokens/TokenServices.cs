@@ -18,6 +18,12 @@ public static class TokenServices
     public const string RevocationPath = "/connect/revoke";
     public const string IntrospectionPath = "/connect/introspect";
     public const string JwksPath = "/.well-known/jwks";
+    public const string AuthorizationPath = "/connect/authorize";
+    public const string UserInfoPath = "/connect/userinfo";
+    public const string EndSessionPath = "/connect/endsession";
+
+    /// <summary>RFC 9700 §4.2.1 and the issue: a code lives one minute.</summary>
+    public static readonly TimeSpan AuthorizationCodeLifetime = TimeSpan.FromSeconds(60);
 
     public static IServiceCollection AddPortcullisTokens(this IServiceCollection services)
     {
@@ -28,6 +34,7 @@ public static class TokenServices
         services.AddScoped<LoginRecords>();
         services.AddScoped<RefreshGrant>();
         services.AddScoped<ClientCredentialsGrant>();
+        services.AddScoped<AuthorizationCodeGrant>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
@@ -43,12 +50,22 @@ public static class TokenServices
                 server.SetTokenEndpointUris(TokenPath.TrimStart('/'))
                     .SetRevocationEndpointUris(RevocationPath.TrimStart('/'))
                     .SetIntrospectionEndpointUris(IntrospectionPath.TrimStart('/'))
-                    .SetJsonWebKeySetEndpointUris(JwksPath.TrimStart('/'));
+                    .SetJsonWebKeySetEndpointUris(JwksPath.TrimStart('/'))
+                    .SetAuthorizationEndpointUris(AuthorizationPath.TrimStart('/'))
+                    .SetUserInfoEndpointUris(UserInfoPath.TrimStart('/'))
+                    .SetEndSessionEndpointUris(EndSessionPath.TrimStart('/'));
 
                 // RFC 9700 §2.4 deprecates the password grant: it is kept only for first-party clients (see
                 // docs/adr/0001-password-grant-first-party-only.md) and every client needs the explicit grant-type permission.
                 server.AllowPasswordFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow();
-                server.RegisterScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess);
+
+                // The code flow only (implicit and hybrid are refused: RFC 9700 §2.1.2), PKCE with S256 only
+                // (RequireNonceWithoutPkce holds the one exception), codes valid one minute and used once.
+                server.AllowAuthorizationCodeFlow().SetAuthorizationCodeLifetime(AuthorizationCodeLifetime);
+                server.Configure(o => o.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
+                server.RegisterScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess, PortcullisScopes.Profile, PortcullisScopes.Email);
+                server.RegisterClaims(Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified,
+                    Claims.AuthenticationTime, Claims.AuthenticationMethodReference, PortcullisClaims.SessionId);
 
                 // Signed, not encrypted, so any resource server can validate with the JWKS alone.
                 server.DisableAccessTokenEncryption();
@@ -57,7 +74,15 @@ public static class TokenServices
                 server.UseReferenceRefreshTokens();
                 server.SetRefreshTokenReuseLeeway(TimeSpan.Zero);
 
-                server.UseAspNetCore().EnableTokenEndpointPassthrough();
+                // Pass-through: the grants, the authorization page, userinfo and end-session are Portcullis's own code
+                // after OpenIddict has validated the request; an authorization error that cannot be sent back to a
+                // registered redirect URI is shown as a page here (SignIn/), never redirected.
+                server.UseAspNetCore()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough()
+                    .EnableErrorPassthrough();
                 foreach (var handler in TokenHandlers.All)
                 {
                     server.AddEventHandler(handler);

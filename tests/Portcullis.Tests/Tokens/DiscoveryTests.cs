@@ -44,7 +44,7 @@ public sealed class DiscoveryTests(ServerFixture fixture) : IClassFixture<Server
     }
 
     [Fact]
-    public async Task Discovery_has_the_exact_issuer_and_only_the_password_refresh_and_client_credentials_grants()
+    public async Task Discovery_has_the_exact_issuer_the_code_flow_with_S256_only_and_no_implicit_or_hybrid()
     {
         using var response = await _http.GetAsync(".well-known/openid-configuration");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -52,13 +52,14 @@ public sealed class DiscoveryTests(ServerFixture fixture) : IClassFixture<Server
 
         Assert.Equal(_server.BaseAddress.AbsoluteUri, config.GetProperty("issuer").GetString());
         Assert.Equal(
-            ["client_credentials", "password", "refresh_token"],
+            ["authorization_code", "client_credentials", "password", "refresh_token"],
             config.GetProperty("grant_types_supported").EnumerateArray().Select(g => g.GetString()!).Order(StringComparer.Ordinal));
-        Assert.False(config.TryGetProperty("authorization_endpoint", out _));
-        if (config.TryGetProperty("response_types_supported", out var responseTypes))
-        {
-            Assert.DoesNotContain(responseTypes.EnumerateArray(), t => t.GetString()!.Contains("token", StringComparison.Ordinal));
-        }
+        Assert.Equal(new Uri(_server.BaseAddress, "connect/authorize").AbsoluteUri, config.GetProperty("authorization_endpoint").GetString());
+        Assert.Equal(new Uri(_server.BaseAddress, "connect/userinfo").AbsoluteUri, config.GetProperty("userinfo_endpoint").GetString());
+        Assert.Equal(new Uri(_server.BaseAddress, "connect/endsession").AbsoluteUri, config.GetProperty("end_session_endpoint").GetString());
+        Assert.Equal(["code"], config.GetProperty("response_types_supported").EnumerateArray().Select(t => t.GetString()!));
+        Assert.Equal(["S256"], config.GetProperty("code_challenge_methods_supported").EnumerateArray().Select(t => t.GetString()!));
+        Assert.True(config.GetProperty("authorization_response_iss_parameter_supported").GetBoolean());
 
         Assert.Equal(new Uri(_server.BaseAddress, ".well-known/jwks").AbsoluteUri, config.GetProperty("jwks_uri").GetString());
         Assert.Equal(new Uri(_server.BaseAddress, "connect/token").AbsoluteUri, config.GetProperty("token_endpoint").GetString());

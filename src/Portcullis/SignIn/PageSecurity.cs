@@ -1,0 +1,74 @@
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.Filters;
+using Microsoft.Net.Http.Headers;
+
+namespace Portcullis.SignIn;
+
+/// <summary>
+/// Every page: a strict Content-Security-Policy (nothing inline, nothing from another origin, no framing), no caching,
+/// and a form post accepted only from this origin (antiforgery checks the token; this also refuses a post whose
+/// <c>Origin</c> is another site's, RFC 6454 §7). A page that sends a form to another origin — a consent answer is
+/// redirected to the client — adds that origin to <c>form-action</c> through <see cref="AllowFormTarget"/>.
+/// </summary>
+public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
+{
+    private const string FormTargetsKey = "portcullis:form-targets";
+
+    // Before antiforgery (order 1000): a cross-origin post is refused whether or not it has a token.
+    public int Order => -1000;
+
+    public static string Policy(IEnumerable<string> formTargets) =>
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'"
+        + string.Concat(formTargets.Select(t => " " + t))
+        + "; frame-ancestors 'none'; base-uri 'none'";
+
+    /// <summary>Lets this response's forms (and the redirects that follow them) go to <paramref name="uri"/>'s origin.</summary>
+    public static void AllowFormTarget(HttpContext http, Uri uri)
+    {
+        if (!uri.IsAbsoluteUri)
+        {
+            return;
+        }
+
+        var origin = uri.Scheme is "https" or "http" ? uri.GetLeftPart(UriPartial.Authority) : uri.Scheme + ":";
+        if (http.Items[FormTargetsKey] is not HashSet<string> targets)
+        {
+            http.Items[FormTargetsKey] = targets = [];
+        }
+
+        targets.Add(origin);
+    }
+
+    public Task OnPageHandlerSelectionAsync(PageHandlerSelectedContext context) => Task.CompletedTask;
+
+    public async Task OnPageHandlerExecutionAsync(PageHandlerExecutingContext context, PageHandlerExecutionDelegate next)
+    {
+        var http = context.HttpContext;
+        if (HttpMethods.IsPost(http.Request.Method) && !IsSameOrigin(http))
+        {
+            context.Result = new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = "A form from another site was refused.", ContentType = "text/plain; charset=utf-8" };
+            return;
+        }
+
+        http.Response.OnStarting(() =>
+        {
+            var headers = http.Response.Headers;
+            headers.ContentSecurityPolicy = Policy(http.Items[FormTargetsKey] as HashSet<string> ?? []);
+            headers.CacheControl = "no-store";
+            return Task.CompletedTask;
+        });
+        await next();
+    }
+
+    private static bool IsSameOrigin(HttpContext http)
+    {
+        var request = http.Request;
+        if (request.Headers.Origin is { Count: > 0 } origin)
+        {
+            return string.Equals(origin.ToString(), $"{request.Scheme}://{request.Host}", StringComparison.OrdinalIgnoreCase);
+        }
+
+        // No Origin (an old browser, a non-browser client): Sec-Fetch-Site when present, else antiforgery alone decides.
+        return request.Headers["Sec-Fetch-Site"] is not { Count: > 0 } site || site.ToString() is "same-origin" or "none";
+    }
+}

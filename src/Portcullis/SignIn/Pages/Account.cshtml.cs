@@ -1,0 +1,191 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using OpenIddict.Abstractions;
+using Portcullis.Accounts;
+using Portcullis.Audit;
+using Portcullis.Storage;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Portcullis.SignIn.Pages;
+
+/// <summary>
+/// <c>/account</c>: the signed-in person's profile, password change, sessions and the applications they allowed,
+/// each revocable, and sign-out. The same services and audit events as the <c>/api/me</c> endpoints.
+/// </summary>
+public sealed class AccountModel(
+    BrowserSession browser, UserSessions sessions, UserManager<User> users, Credentials credentials, PasswordPolicy passwords,
+    SessionTerminator terminator, IOpenIddictAuthorizationManager authorizations, IOpenIddictApplicationManager applications,
+    IOpenIddictTokenManager tokens, AuditLog audit) : PageModel
+{
+    public sealed record Consent(string Id, string Client, IReadOnlyList<string> Scopes);
+
+    public string Username { get; private set; } = "";
+
+    public string? Email { get; private set; }
+
+    public DateTimeOffset SignedInAt { get; private set; }
+
+    public string CurrentSessionId { get; private set; } = "";
+
+    public IReadOnlyList<UserSessions.Session> Sessions { get; private set; } = [];
+
+    public IReadOnlyList<Consent> Consents { get; private set; } = [];
+
+    public string? Message { get; private set; }
+
+    public string? Error { get; private set; }
+
+    [BindProperty]
+    public string? CurrentPassword { get; set; }
+
+    [BindProperty]
+    public string? NewPassword { get; set; }
+
+    [BindProperty]
+    public string? SessionId { get; set; }
+
+    [BindProperty]
+    public string? ConsentId { get; set; }
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct) =>
+        await BrowserSession.GetAsync(HttpContext) is { } current ? await ShowAsync(current, ct) : SignInFirst();
+
+    public async Task<IActionResult> OnPostSignOutAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is { } current)
+        {
+            await browser.EndAsync(HttpContext, current, ct);
+        }
+
+        return LocalRedirect(SignInServices.SignInPath + "?signed_out=true");
+    }
+
+    public async Task<IActionResult> OnPostEndSessionAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is not { } current)
+        {
+            return SignInFirst();
+        }
+
+        if (SessionId == current.SessionId)
+        {
+            return await OnPostSignOutAsync(ct);
+        }
+
+        if (SessionId is null || !await sessions.EndAsync(current.UserId, SessionId, ct))
+        {
+            return await ShowAsync(current, ct, error: "That session was not found.", status: StatusCodes.Status404NotFound);
+        }
+
+        return await ShowAsync(current, ct, message: "The session was ended.");
+    }
+
+    public async Task<IActionResult> OnPostRevokeConsentAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is not { } current)
+        {
+            return SignInFirst();
+        }
+
+        if (ConsentId is null || await authorizations.FindByIdAsync(ConsentId, ct) is not { } consent
+            || await authorizations.GetSubjectAsync(consent, ct) != current.UserId.ToString()
+            || !await authorizations.HasTypeAsync(consent, AuthorizationTypes.Permanent, ct))
+        {
+            return await ShowAsync(current, ct, error: "That consent was not found.", status: StatusCodes.Status404NotFound);
+        }
+
+        // The consent goes, and with it the client's refresh tokens for this user: it must ask again.
+        var applicationId = await authorizations.GetApplicationIdAsync(consent, ct);
+        audit.Record(AuditEvents.ConsentRevoked, AuditOutcomes.Success, $"client:{applicationId}", actor: $"user:{current.UserId}");
+        await authorizations.TryRevokeAsync(consent, ct);
+        if (applicationId is not null)
+        {
+            await foreach (var token in tokens.FindAsync(current.UserId.ToString(), applicationId, status: null, type: null, ct))
+            {
+                await tokens.TryRevokeAsync(token, ct);
+            }
+        }
+
+        return await ShowAsync(current, ct, message: "Access was revoked.");
+    }
+
+    public async Task<IActionResult> OnPostPasswordAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is not { } current || await users.FindByIdAsync(current.UserId.ToString()) is not { } user)
+        {
+            return SignInFirst();
+        }
+
+        var check = await credentials.CheckAsync(user.UserName, CurrentPassword, ct);
+        if (check.Busy)
+        {
+            return await ShowAsync(current, ct, error: "Busy. Try again in a moment.", status: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        if (check.Valid is null)
+        {
+            await audit.WriteAsync(AuditEvents.PasswordChangeFailed, AuditOutcomes.Failure, $"user:{user.Id}", ct: ct);
+            return await ShowAsync(current, ct, error: "The current password is incorrect.", status: StatusCodes.Status400BadRequest);
+        }
+
+        if (passwords.Validate(NewPassword, user.UserName) is { } problem)
+        {
+            return await ShowAsync(current, ct, error: problem, status: StatusCodes.Status400BadRequest);
+        }
+
+        var hash = await credentials.HashAsync(user, NewPassword!, ct);
+        if (!hash.Admitted)
+        {
+            return await ShowAsync(current, ct, error: "Busy. Try again in a moment.", status: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        audit.Record(AuditEvents.PasswordChanged, AuditOutcomes.Success, $"user:{user.Id}", new { sessionsEnded = "all" });
+        await terminator.EndAllSessionsAsync(user, () =>
+        {
+            user.PasswordHash = hash.Value;
+            return users.UpdateAsync(user);
+        }, ct);
+        await HttpContext.SignOutAsync(BrowserSession.Scheme);
+        return LocalRedirect(SignInServices.SignInPath + "?signed_out=true");
+    }
+
+    private RedirectResult SignInFirst() => Redirect(SignInServices.SignInPath + "?ReturnUrl=" + Uri.EscapeDataString(SignInServices.AccountPath));
+
+    private async Task<IActionResult> ShowAsync(BrowserSession.Current current, CancellationToken ct, string? message = null, string? error = null, int status = StatusCodes.Status200OK)
+    {
+        CurrentPassword = NewPassword = null;
+        Message = message;
+        Error = error;
+        Response.StatusCode = status;
+        var user = await users.FindByIdAsync(current.UserId.ToString());
+        Username = user?.UserName ?? current.Username;
+        Email = user?.Email;
+        SignedInAt = DateTimeOffset.FromUnixTimeSeconds(current.AuthTime);
+        CurrentSessionId = current.SessionId;
+
+        var all = await sessions.ListAsync(current.UserId, ct);
+        var consents = new List<Consent>();
+        var live = new List<UserSessions.Session>();
+        foreach (var session in all)
+        {
+            var authorization = await authorizations.FindByIdAsync(session.Id, ct);
+            if (authorization is not null && await authorizations.HasTypeAsync(authorization, AuthorizationTypes.Permanent, ct))
+            {
+                var application = session.Client is null ? null : await applications.FindByIdAsync(session.Client, ct);
+                consents.Add(new Consent(session.Id,
+                    application is null ? "(removed)" : await applications.GetDisplayNameAsync(application, ct) ?? "(unnamed)",
+                    [.. await authorizations.GetScopesAsync(authorization, ct)]));
+            }
+            else
+            {
+                live.Add(session);
+            }
+        }
+
+        Sessions = live;
+        Consents = consents;
+        return Page();
+    }
+}
