@@ -53,7 +53,12 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
         http.Response.OnStarting(() =>
         {
             var headers = http.Response.Headers;
-            headers.ContentSecurityPolicy = Policy(http.Items[FormTargetsKey] as HashSet<string> ?? []);
+            if (string.IsNullOrEmpty(headers.ContentSecurityPolicy))
+            {
+                // (An OpenIddict form_post answer written by the page's sign-in states its own: FormPostResponsePolicy.)
+                headers.ContentSecurityPolicy = Policy(http.Items[FormTargetsKey] as HashSet<string> ?? []);
+            }
+
             headers.CacheControl = "no-store";
             return Task.CompletedTask;
         });

@@ -33,6 +33,9 @@ public static class TokenHandlers
         SignInTransaction.RollbackOnError,
         SignInTransaction.CommitClaimOnChallenge,
 
+        // A form_post answer may run its one script (by hash) and post to the client only.
+        FormPostResponsePolicy.Descriptor,
+
         // Error responses name no OpenIddict documentation page.
         HideErrorUri<ApplyTokenResponseContext>.Descriptor,
         HideErrorUri<ApplyRevocationResponseContext>.Descriptor,

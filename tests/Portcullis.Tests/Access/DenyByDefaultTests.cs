@@ -21,6 +21,16 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "GET /health/live",
         "GET /health/ready",
         "GET /test/fault", // added by the test server (Infrastructure/TestEndpoints.cs), not by the product
+        // Browser sign-in (issue 18). OpenIddict authenticates the access token at userinfo itself; the pages decide from
+        // the browser session (and send an anonymous visitor to /signin); the stylesheet is public.
+        "GET /connect/userinfo",
+        "POST /connect/userinfo",
+        "* /connect/authorize",
+        "* /connect/endsession",
+        "* /signin",
+        "* /signup",
+        "* /account",
+        "GET /assets/portcullis.css",
     };
 
     private IReadOnlyList<RouteEndpoint> Endpoints() =>

@@ -83,7 +83,7 @@ public sealed partial class BrowserFlow : IDisposable
     /// <summary>Posts the form found in <paramref name="html"/> (served at <paramref name="pageUrl"/>), hidden fields included.</summary>
     public Task<HttpResponseMessage> PostFormAsync(string pageUrl, string html, IReadOnlyDictionary<string, string> fields, (string Name, string Value)? button = null, bool withAntiforgery = true, string? origin = null)
     {
-        var form = Forms(html).FirstOrDefault(f => button is null || f.Contains($"value=\"{button.Value.Value}\"", StringComparison.Ordinal))
+        var form = Forms(html).FirstOrDefault(f => button is null || f.Contains(button.Value.Value, StringComparison.Ordinal))
             ?? throw new InvalidOperationException("No form on the page:\n" + html);
         var action = ActionPattern().Match(form) is { Success: true } a ? WebUtility.HtmlDecode(a.Groups[1].Value) : pageUrl;
         var values = new List<KeyValuePair<string, string>>();
