@@ -407,11 +407,11 @@ public sealed partial class GatewayRequestChecks(RequestDelegate next, ILogger<G
         }
     }
 
-    [LoggerMessage(EventId = 6001, EventName = "gateway_request_refused", Level = LogLevel.Information,
+    [LoggerMessage(EventId = EventIds.Gateway.RequestRefused, EventName = "gateway_request_refused", Level = LogLevel.Information,
         Message = "gateway_request_refused: route {Route}, reason {Reason}, status {Status}.")]
     private static partial void LogRefused(ILogger logger, string route, string reason, int status);
 
-    [LoggerMessage(EventId = 6002, EventName = "gateway_upstream_fault", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Gateway.UpstreamFault, EventName = "gateway_upstream_fault", Level = LogLevel.Warning,
         Message = "gateway_upstream_fault: route {Route}, error {Error}, status {Status}.")]
     private static partial void LogUpstreamFault(ILogger logger, string route, string error, int status);
 }

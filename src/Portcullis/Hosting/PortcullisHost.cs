@@ -318,7 +318,7 @@ public static partial class PortcullisHost
         await services.GetRequiredService<RevocationState>().SyncAsync(db, ct);
     }
 
-    [LoggerMessage(EventId = 2301, Level = LogLevel.Warning, Message = "{Count} Data Protection key(s) were stored unencrypted; they are now encrypted with the key-encryption key from {Source}. Older backups of the database still hold them in the clear.")]
+    [LoggerMessage(EventId = EventIds.Tokens.ClearDataProtectionKeysEncrypted, Level = LogLevel.Warning, Message = "{Count} Data Protection key(s) were stored unencrypted; they are now encrypted with the key-encryption key from {Source}. Older backups of the database still hold them in the clear.")]
     private static partial void LogClearKeysEncrypted(ILogger logger, int count, string source);
 
     /// <summary>Creates the state directory readable by its owner only.</summary>

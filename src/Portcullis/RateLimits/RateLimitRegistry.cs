@@ -7,6 +7,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
 
 namespace Portcullis.RateLimits;
 
@@ -437,7 +438,7 @@ public sealed partial class RateLimitRegistry : IDisposable
         context.RequestServices.GetService<Audit.RejectionAggregator>()?.Rejected(route, policies, ClientAddress(context));
     }
 
-    [LoggerMessage(EventId = 5001, EventName = "excess_rate_limit_exceeded", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.RateLimits.RateLimitExceeded, EventName = "excess_rate_limit_exceeded", Level = LogLevel.Warning,
         Message = "excess_rate_limit_exceeded: route {Route}, policies {Policies}, client {ClientIp}.")]
     private static partial void LogRejected(ILogger logger, string route, string policies, string clientIp);
 

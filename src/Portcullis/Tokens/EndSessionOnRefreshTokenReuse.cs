@@ -2,6 +2,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using Portcullis.Accounts;
 using Portcullis.Audit;
+using Portcullis.Hosting;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
@@ -49,7 +50,7 @@ public sealed partial class EndSessionOnRefreshTokenReuse(
         await sessions.EndSessionAsync(sessionId, accessTokenId: null, context.CancellationToken);
     }
 
-    [LoggerMessage(EventId = 2201, EventName = "authn_token_reuse", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Tokens.RefreshTokenReuse, EventName = "authn_token_reuse", Level = LogLevel.Warning,
         Message = "authn_token_reuse: a redeemed refresh token was presented again; session {SessionId} of user {UserId} was ended.")]
     private static partial void LogTokenReuse(ILogger logger, string? userId, string? sessionId);
 }
