@@ -52,7 +52,7 @@ public static partial class PortcullisHost
         {
             // No scopes: ASP.NET Core's request scope carries the raw request path (which may hold a name or an e-mail
             // address: the request line logs the route template instead) and connection ids, and formatting the scopes
-            // cost every line a few per cent of a request's CPU. The trace id comes from RequestLogEnricher.
+            // costs CPU on every line (BENCHMARKS.md). The trace id comes from RequestLogEnricher.
             json.IncludeScopes = false;
             json.UseUtcTimestamp = true;
             json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
@@ -273,8 +273,9 @@ public static partial class PortcullisHost
             }
         }
 
-        // MigrateAsync also diffs the model against the snapshot (≈ 1 s of start-up CPU); with nothing to apply the
-        // one history-table query below is enough. A fresh database (every test server) still runs the full check.
+        // MigrateAsync also diffs the model against the snapshot (costly at start-up, BENCHMARKS.md); with nothing to
+        // apply the one history-table query below is enough. A fresh database (every test server) still runs the full
+        // check.
         if (storage.ShouldAutoMigrate && (await db.Database.GetPendingMigrationsAsync(ct)).Any())
         {
             await db.Database.MigrateAsync(ct);
