@@ -53,6 +53,10 @@ internal static class EventIds
         internal const int DenialsNotAudited = 4903;
     }
 
+    /// <summary>
+    /// Retired, never to be reused: 5002 (<c>rate_limits_disabled</c>, left with the <c>RateLimits:Enabled</c> setting)
+    /// and 5003 (<c>db_unavailable</c>, now <see cref="Storage.DatabaseUnavailable"/>).
+    /// </summary>
     internal static class RateLimits
     {
         internal const int Block = 5000;
