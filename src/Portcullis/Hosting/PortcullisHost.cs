@@ -26,6 +26,15 @@ public static class PortcullisDefaults
 /// <summary>
 /// The composition root shared by <c>serve</c>, the CLI commands and the tests: the same configuration, services
 /// and storage everywhere.
+/// <para>
+/// The hosting feature owns what every feature shares: this composition root (it calls each feature's
+/// <c>AddPortcullisX</c> and <c>MapX</c>), Kestrel and TLS, security headers, the client address behind trusted
+/// proxies, problem types, JSON body rules, logging (sinks, redaction, log event ids), metrics, and the
+/// configuration check (<see cref="Doctor"/>).
+/// </para>
+/// <para>
+/// Uses every feature, to register and map it, and Tokens and Storage at start (keys, revocations, migrations).
+/// </para>
 /// </summary>
 public static partial class PortcullisHost
 {
