@@ -16,7 +16,18 @@ public static class Roles
     public static bool IsBuiltIn(string role) => role is Admin or User;
 }
 
-/// <summary>Authorization policy names. Endpoints refer to these; the fallback denies everything else.</summary>
+/// <summary>
+/// Authorization policy names. Endpoints refer to these; the fallback denies everything else.
+/// <para>
+/// The access feature owns who may do what: built-in roles, the permission catalogue (<see cref="Permissions"/>),
+/// the permissions of each role read from the database and cached (<see cref="RolePermissions"/>), the policies
+/// (deny by default, the user policy, <c>RequirePermission</c>) and the 401/403 problem answers.
+/// </para>
+/// <para>
+/// Uses Storage (roles), Tokens (<c>RevocationState</c>: the caller's current roles), Audit (denials, aggregated)
+/// and Hosting (problem types, metrics).
+/// </para>
+/// </summary>
 public static class Policies
 {
     /// <summary>A signed-in user (a token issued to a person, not to a client).</summary>

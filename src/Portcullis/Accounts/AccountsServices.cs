@@ -5,7 +5,20 @@ using Portcullis.Storage;
 
 namespace Portcullis.Accounts;
 
-/// <summary>The accounts feature's services: Identity without its password rules and lockout, Argon2id, the hashing limit.</summary>
+/// <summary>
+/// The accounts feature's services: Identity without its password rules and lockout, Argon2id, the hashing limit.
+/// <para>
+/// Owns a person's own account (routes in <see cref="AccountsEndpoints"/>): registration, profile, password change
+/// (also the change required at first login), the caller's sessions and logout; the password and username rules,
+/// Argon2id hashing and how many hashes run at once; the password check the token endpoint asks
+/// (<see cref="Credentials"/>); ending sessions (<see cref="SessionTerminator"/>, <see cref="UserSessions"/>).
+/// </para>
+/// <para>
+/// Uses Storage (the DbContext and the User entity), Audit (events), Access (policy and role names), RateLimits
+/// (policy names, the login throttle), Tokens (claim names; <c>RevocationState</c>, so a change kills live access
+/// tokens) and Hosting (JSON bodies, problem types, metrics).
+/// </para>
+/// </summary>
 public static class AccountsServices
 {
     public static IServiceCollection AddPortcullisAccounts(this IServiceCollection services)

@@ -198,7 +198,7 @@ public sealed partial class PasswordHashingLimiter : IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 3001, EventName = "password_hashing_at_capacity", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Accounts.PasswordHashingAtCapacity, EventName = "password_hashing_at_capacity", Level = LogLevel.Warning,
         Message = "Password hashing is at capacity ({MaxConcurrent} running, {QueueLimit} waiting): further requests get 503 (logged at most once a minute; the metric and the audit trail count each).")]
     private static partial void LogAtCapacity(ILogger logger, int maxConcurrent, int queueLimit);
 

@@ -6,7 +6,20 @@ using Portcullis.RateLimits;
 
 namespace Portcullis.Admin;
 
-/// <summary>The admin API: every route names the permission it requires.</summary>
+/// <summary>
+/// The admin API: every route names the permission it requires.
+/// <para>
+/// Owns <c>/api/admin</c>: users (disable, enable, delete, roles, sessions, required password change), custom roles,
+/// clients and their secrets, signing keys, the permission list, and the audit query mounted in this group; and the
+/// services the CLI shares with it (<see cref="UserAdministration"/>, <see cref="RoleAdministration"/>,
+/// <see cref="ClientAdministration"/>), so an operator's command and an API call do the same thing.
+/// </para>
+/// <para>
+/// Uses Access (permissions, roles, the role-permission cache), Accounts (ending sessions, username rules), Audit
+/// (events and the query), Storage (the DbContext, store locks), Tokens (the key ring, <c>RevocationState</c>),
+/// RateLimits (policy names) and Hosting (JSON bodies, problem types).
+/// </para>
+/// </summary>
 public static class AdminEndpoints
 {
     public static IServiceCollection AddPortcullisAdmin(this IServiceCollection services)

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
 using Portcullis.Storage;
 
 namespace Portcullis.Audit;
@@ -83,7 +84,7 @@ public sealed partial class AuditSealer(
         return pending.Count;
     }
 
-    [LoggerMessage(EventId = 4901, Level = LogLevel.Error, Message = "Sealing audit events failed; readiness reports it until a seal succeeds.")]
+    [LoggerMessage(EventId = EventIds.Audit.SealFailed, Level = LogLevel.Error, Message = "Sealing audit events failed; readiness reports it until a seal succeeds.")]
     private static partial void LogSealFailed(ILogger logger, Exception ex);
 }
 

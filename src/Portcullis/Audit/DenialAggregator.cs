@@ -151,6 +151,6 @@ public sealed partial class DenialAggregator(
         }
     }
 
-    [LoggerMessage(EventId = 4903, Level = LogLevel.Error, Message = "Writing aggregated authorization denials to the audit trail failed.")]
+    [LoggerMessage(EventId = EventIds.Audit.DenialsNotAudited, Level = LogLevel.Error, Message = "Writing aggregated authorization denials to the audit trail failed.")]
     private static partial void LogFlushFailed(ILogger logger, Exception ex);
 }

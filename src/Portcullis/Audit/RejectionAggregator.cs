@@ -74,6 +74,6 @@ public sealed partial class RejectionAggregator(
         }
     }
 
-    [LoggerMessage(EventId = 4902, Level = LogLevel.Error, Message = "Writing aggregated rate-limit rejections to the audit trail failed.")]
+    [LoggerMessage(EventId = EventIds.Audit.RateLimitRejectionsNotAudited, Level = LogLevel.Error, Message = "Writing aggregated rate-limit rejections to the audit trail failed.")]
     private static partial void LogFlushFailed(ILogger logger, Exception ex);
 }

@@ -8,6 +8,15 @@ namespace Portcullis.Cli;
 /// <summary>
 /// The one executable: <c>serve</c> and the operator commands share configuration and storage.
 /// Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 conflict or invalid input.
+/// <para>
+/// Owns the command line: <c>serve</c>, <c>migrate</c>, <c>doctor</c>, and the operator commands <c>users</c>,
+/// <c>roles</c>, <c>clients</c>, <c>keys</c> and <c>audit</c>.
+/// </para>
+/// <para>
+/// Uses Hosting (the same composition root as the server, the configuration check), Storage (the DbContext,
+/// migrations), Admin (the administration services the admin API uses), Accounts (creating accounts), Audit
+/// (verify, prune, export, tail), Tokens (the key ring and the key-encryption key) and Access (role names).
+/// </para>
 /// </summary>
 public static class CliApp
 {

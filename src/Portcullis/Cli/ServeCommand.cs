@@ -87,7 +87,7 @@ public static partial class ServeCommand
         }
     }
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
+    [LoggerMessage(EventId = EventIds.Hosting.Started, Level = LogLevel.Information,
         Message = "Started {SinceProcessStartMs} ms after the process: build {BuildMs} ms, initialize {InitializeMs} ms, listen {ListenMs} ms.")]
     private static partial void LogStarted(ILogger logger, long sinceProcessStartMs, long buildMs, long initializeMs, long listenMs);
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
+using Portcullis.Hosting;
 using Portcullis.RateLimits;
 using Yarp.ReverseProxy.Configuration;
 
@@ -170,11 +171,11 @@ public sealed partial class GatewayConfigProvider : IProxyConfigProvider, IDispo
         public void Dispose() => _expired.Dispose();
     }
 
-    [LoggerMessage(EventId = 6010, EventName = "gateway_routes_reloaded", Level = LogLevel.Information,
+    [LoggerMessage(EventId = EventIds.Gateway.RoutesReloaded, EventName = "gateway_routes_reloaded", Level = LogLevel.Information,
         Message = "gateway_routes_reloaded: {Count} routes, generation {Generation}.")]
     private static partial void LogReloaded(ILogger logger, int count, long generation);
 
-    [LoggerMessage(EventId = 6011, EventName = "gateway_reload_rejected", Level = LogLevel.Error,
+    [LoggerMessage(EventId = EventIds.Gateway.ReloadRejected, EventName = "gateway_reload_rejected", Level = LogLevel.Error,
         Message = "gateway_reload_rejected: the previous routes stay; {Error}")]
     private static partial void LogReloadRejected(ILogger logger, string error);
 }

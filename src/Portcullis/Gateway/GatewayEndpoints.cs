@@ -15,6 +15,16 @@ namespace Portcullis.Gateway;
 /// <summary>
 /// The gateway's table of contents: YARP with routes from configuration, a named authorization policy and
 /// rate-limit metadata per route, the checks step in the proxy pipeline, and the identity headers transform.
+/// <para>
+/// Owns the proxied routes: their options and reload (<see cref="GatewayConfigProvider"/>), the role and scope
+/// checks, the request checks (<see cref="GatewayRequestChecks"/>: paths, bodies, schemas, upstream faults), the
+/// identity headers and the signed assertion sent upstream.
+/// </para>
+/// <para>
+/// Uses Tokens (the key ring that signs the assertion, the issuer, <c>RevocationState</c> for current roles),
+/// Access (policies, the 401/403 answers it wraps), RateLimits (policy names and limits per route), Audit
+/// (denials and faults) and Hosting (problem types, security headers, metrics, log event ids).
+/// </para>
 /// </summary>
 public static class GatewayEndpoints
 {

@@ -6,8 +6,8 @@ namespace Portcullis.Hosting;
 /// The JSON lines on stdout. Each entry is formatted by the framework's JSON console formatter (the same text, options
 /// and <c>Logging:Console</c> settings as <c>AddJsonConsole</c>) on the thread that logs it; only the hand-over and the
 /// write differ from the framework's console provider. That provider takes one lock per line to queue it and issues one
-/// write to stdout per line: with one request line per request, a profile of <c>/api/me</c> under load had threads
-/// spinning on that lock, and the request line cost about 40% of the request's CPU. Here a line is handed over through
+/// write to stdout per line: with one request line per request, threads under load spin on that lock (the profile is
+/// in BENCHMARKS.md). Here a line is handed over through
 /// a lock-free queue and a single writer thread (<see cref="LogLineWriter"/>) writes everything queued in one call.
 /// A logging thread never waits for stdout: past <see cref="MaxQueuedLines"/> waiting lines, a line is dropped at once
 /// and counted (a stdout nobody reads would otherwise hand its delay to every request).

@@ -320,6 +320,6 @@ public static partial class Doctor
         }
     }
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Configuration check {Severity} {FindingId}: {Problem} Fix: {Fix}")]
+    [LoggerMessage(EventId = EventIds.Hosting.ConfigurationFinding, Level = LogLevel.Warning, Message = "Configuration check {Severity} {FindingId}: {Problem} Fix: {Fix}")]
     private static partial void LogFinding(ILogger logger, Severity severity, string findingId, string problem, string fix);
 }

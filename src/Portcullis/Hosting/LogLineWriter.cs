@@ -229,7 +229,7 @@ public sealed class LogLineWriter : IDisposable
 
     /// <summary>The warning written when lines were lost: the count, the sink and the time, nothing from a log entry.</summary>
     internal static string DroppedLine(long count, DateTimeOffset now, string sink) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{{\"Timestamp\":\"{now:yyyy-MM-ddTHH:mm:ss.fffZ}\",\"EventId\":1101,\"LogLevel\":\"Warning\",\"Category\":\"Portcullis.Logging\",\"Message\":\"{count} log lines were dropped: {sink} did not take them\",\"State\":{{\"Dropped\":{count},\"Sink\":\"{sink}\"}}}}{Environment.NewLine}");
+        $"{{\"Timestamp\":\"{now:yyyy-MM-ddTHH:mm:ss.fffZ}\",\"EventId\":{EventIds.Hosting.LogLinesDropped},\"LogLevel\":\"Warning\",\"Category\":\"Portcullis.Logging\",\"Message\":\"{count} log lines were dropped: {sink} did not take them\",\"State\":{{\"Dropped\":{count},\"Sink\":\"{sink}\"}}}}{Environment.NewLine}");
 
     private void WriteLine(string line)
     {

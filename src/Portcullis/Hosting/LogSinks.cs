@@ -104,13 +104,13 @@ public sealed partial class LogSinkMonitor(
         }
     }
 
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Hosting.LogSinkFailed, Level = LogLevel.Warning,
         Message = "security.alert: log_sink_failed: the {Sink} log is losing lines ({Dropped} dropped, {WriteFailures} failed writes so far); readiness reports degraded while it lasts.")]
     private static partial void LogSinkFailed(ILogger logger, string sink, long dropped, long writeFailures);
 
-    [LoggerMessage(EventId = 1103, Level = LogLevel.Information, Message = "The {Sink} log has taken every line for a while again.")]
+    [LoggerMessage(EventId = EventIds.Hosting.LogSinkRecovered, Level = LogLevel.Information, Message = "The {Sink} log has taken every line for a while again.")]
     private static partial void LogSinkRecovered(ILogger logger, string sink);
 
-    [LoggerMessage(EventId = 1104, Level = LogLevel.Error, Message = "Writing the log_sink_failed alert to the audit trail failed; it is retried.")]
+    [LoggerMessage(EventId = EventIds.Hosting.LogSinkAlertNotAudited, Level = LogLevel.Error, Message = "Writing the log_sink_failed alert to the audit trail failed; it is retried.")]
     private static partial void LogAlertAuditFailed(ILogger logger, Exception ex);
 }

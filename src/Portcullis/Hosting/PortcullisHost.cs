@@ -27,6 +27,15 @@ public static class PortcullisDefaults
 /// <summary>
 /// The composition root shared by <c>serve</c>, the CLI commands and the tests: the same configuration, services
 /// and storage everywhere.
+/// <para>
+/// The hosting feature owns what every feature shares: this composition root (it calls each feature's
+/// <c>AddPortcullisX</c> and <c>MapX</c>), Kestrel and TLS, security headers, the client address behind trusted
+/// proxies, problem types, JSON body rules, logging (sinks, redaction, log event ids), metrics, and the
+/// configuration check (<see cref="Doctor"/>).
+/// </para>
+/// <para>
+/// Uses every feature, to register and map it, and Tokens and Storage at start (keys, revocations, migrations).
+/// </para>
 /// </summary>
 public static partial class PortcullisHost
 {
@@ -53,7 +62,7 @@ public static partial class PortcullisHost
         {
             // No scopes: ASP.NET Core's request scope carries the raw request path (which may hold a name or an e-mail
             // address: the request line logs the route template instead) and connection ids, and formatting the scopes
-            // cost every line a few per cent of a request's CPU. The trace id comes from RequestLogEnricher.
+            // costs CPU on every line (BENCHMARKS.md). The trace id comes from RequestLogEnricher.
             json.IncludeScopes = false;
             json.UseUtcTimestamp = true;
             json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
@@ -276,8 +285,9 @@ public static partial class PortcullisHost
             }
         }
 
-        // MigrateAsync also diffs the model against the snapshot (≈ 1 s of start-up CPU); with nothing to apply the
-        // one history-table query below is enough. A fresh database (every test server) still runs the full check.
+        // MigrateAsync also diffs the model against the snapshot (costly at start-up, BENCHMARKS.md); with nothing to
+        // apply the one history-table query below is enough. A fresh database (every test server) still runs the full
+        // check.
         if (storage.ShouldAutoMigrate && (await db.Database.GetPendingMigrationsAsync(ct)).Any())
         {
             await db.Database.MigrateAsync(ct);
@@ -321,7 +331,7 @@ public static partial class PortcullisHost
         await services.GetRequiredService<RevocationState>().SyncAsync(db, ct);
     }
 
-    [LoggerMessage(EventId = 2301, Level = LogLevel.Warning, Message = "{Count} Data Protection key(s) were stored unencrypted; they are now encrypted with the key-encryption key from {Source}. Older backups of the database still hold them in the clear.")]
+    [LoggerMessage(EventId = EventIds.Tokens.ClearDataProtectionKeysEncrypted, Level = LogLevel.Warning, Message = "{Count} Data Protection key(s) were stored unencrypted; they are now encrypted with the key-encryption key from {Source}. Older backups of the database still hold them in the clear.")]
     private static partial void LogClearKeysEncrypted(ILogger logger, int count, string source);
 
     /// <summary>Creates the state directory readable by its owner only.</summary>

@@ -117,7 +117,7 @@ public static partial class Telemetry
             ? Routes.GetValue(endpoint, static e => e.RoutePattern.RawText is { Length: > 1 } t ? t.TrimEnd('/') : e.RoutePattern.RawText ?? "(no route)")
             : "(no route)";
 
-    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "{Method} {Route} {Status} {DurationMs:F1} ms")]
+    [LoggerMessage(EventId = EventIds.Hosting.RequestCompleted, Level = LogLevel.Information, Message = "{Method} {Route} {Status} {DurationMs:F1} ms")]
     private static partial void LogRequest(ILogger logger, string method, string route, int status, double durationMs);
 }
 

@@ -11,6 +11,14 @@ namespace Portcullis.RateLimits;
 /// middleware phases acquiring <see cref="RateLimitRegistry"/>'s limits (per IP before authentication, per user or
 /// client after it), 429 problem answers with Retry-After, and RateLimit headers on every limited endpoint. The client
 /// address they key on is Hosting's (ClientAddress.cs).
+/// <para>
+/// Owns the configured policies and their limiters (<see cref="RateLimitRegistry"/>), where counters live
+/// (<see cref="IRateLimitStore"/>), and the per-account login throttle (<see cref="LoginThrottle"/>).
+/// </para>
+/// <para>
+/// Uses Hosting (the client address after trusted proxies, problem types, log event ids), Audit (refusals,
+/// aggregated) and Accounts (username normalization for the throttle's key).
+/// </para>
 /// </summary>
 public static class RateLimitPolicies
 {

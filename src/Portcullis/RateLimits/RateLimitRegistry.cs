@@ -1,12 +1,9 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
+using Portcullis.Hosting;
 
 namespace Portcullis.RateLimits;
 
@@ -221,211 +218,10 @@ public sealed partial class RateLimitRegistry : IDisposable
         [_global, .. all.Where(l => l.BeforeAuthentication).OrderBy(l => l.Horizon)],
         [.. all.Where(l => !l.BeforeAuthentication).OrderBy(l => l.Horizon)]);
 
-    /// <summary>
-    /// Acquires a permit of every limit of one phase that applies to the request, shortest horizon first. When
-    /// several limits count time windows, each is first asked (a zero-permit request, which takes nothing) whether
-    /// it would admit, so a request one limit refuses spends no permit of another ("5 per minute AND 100 per day":
-    /// a refused request never uses the daily budget). Only requests racing for the very last permits can still
-    /// spend one; concurrency permits always come back when the lease is disposed.
-    /// </summary>
-    internal async ValueTask<Acquired> AcquireAsync(HttpContext context, bool beforeAuthentication, CancellationToken cancellationToken)
-    {
-        var phases = Resolve(context);
-        var limits = beforeAuthentication ? phases.Early : phases.Late;
-        if (limits.Length == 0)
-        {
-            return Acquired.None;
-        }
-
-        if (limits.Count(l => l.Algorithm != RateLimitAlgorithm.Concurrency && !l.Queues) > 1)
-        {
-            foreach (var limit in limits)
-            {
-                if (limit.Algorithm == RateLimitAlgorithm.Concurrency || limit.Queues)
-                {
-                    continue;
-                }
-
-                var probe = limit.Limiter.AttemptAcquire(context, 0);
-                if (!probe.IsAcquired)
-                {
-                    return new Acquired(null, probe, limit);
-                }
-
-                probe.Dispose();
-            }
-        }
-
-        RateLimitLease[]? leases = null;
-        for (var i = 0; i < limits.Length; i++)
-        {
-            var limit = limits[i];
-            var lease = limit.Queues
-                ? await limit.Limiter.AcquireAsync(context, 1, cancellationToken)
-                : limit.Limiter.AttemptAcquire(context, 1);
-            if (!lease.IsAcquired)
-            {
-                for (var j = i - 1; j >= 0; j--)
-                {
-                    leases![j].Dispose();
-                }
-
-                return new Acquired(null, lease, limit);
-            }
-
-            leases ??= new RateLimitLease[limits.Length];
-            leases[i] = lease;
-        }
-
-        return new Acquired(leases, null, null);
-    }
-
-    /// <summary>What one phase got: its leases (held for the request), or the refusing lease and limit.</summary>
-    internal readonly record struct Acquired(RateLimitLease[]? Leases, RateLimitLease? Refusal, Limit? RefusedBy)
-    {
-        public static readonly Acquired None = new([], null, null);
-
-        public bool IsAcquired => Refusal is null;
-
-        public void Dispose()
-        {
-            Refusal?.Dispose();
-            if (Leases is not null)
-            {
-                for (var i = Leases.Length - 1; i >= 0; i--)
-                {
-                    Leases[i]?.Dispose();
-                }
-            }
-        }
-    }
-
     private static string? Normalize(string? pattern) => pattern is null ? null : "/" + pattern.Trim().Trim('/');
 
     private static bool IsHealth(HttpContext context) =>
         context.Request.Path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>
-    /// The partition key from the request as resolved by the server: the connection's address (after trusted-proxy
-    /// processing only), the authenticated subject, the token's client, the matched route pattern — never the raw
-    /// path, so case, slashes, encoding and query strings cannot open a fresh bucket.
-    /// </summary>
-    public static string PartitionKey(HttpContext context, PartitionParts parts)
-    {
-        if (parts == PartitionParts.None)
-        {
-            return "*";
-        }
-
-        var key = new StringBuilder();
-        if (parts.HasFlag(PartitionParts.ClientIp))
-        {
-            key.Append("ip:").Append(ClientAddress(context)).Append('|');
-        }
-
-        if (parts.HasFlag(PartitionParts.User))
-        {
-            var subject = context.User.FindFirst("sub")?.Value;
-            // Unauthenticated callers of a per-user policy are counted per IP, never in one shared bucket.
-            key.Append(subject is null ? "anon-ip:" + ClientAddress(context) : "user:" + subject).Append('|');
-        }
-
-        if (parts.HasFlag(PartitionParts.ClientId))
-        {
-            key.Append("client:").Append(context.User.FindFirst("client_id")?.Value ?? context.User.FindFirst("azp")?.Value ?? "-").Append('|');
-        }
-
-        if (parts.HasFlag(PartitionParts.Route))
-        {
-            key.Append("route:").Append(context.GetEndpoint() is RouteEndpoint route ? route.RoutePattern.RawText : "(unmatched)").Append('|');
-        }
-
-        return key.ToString();
-    }
-
-    /// <summary>The client IP; IPv6 clients are counted per /64, the block one subscriber usually holds.</summary>
-    public static string ClientAddress(HttpContext context)
-    {
-        var address = context.Connection.RemoteIpAddress;
-        if (address is null)
-        {
-            return "-";
-        }
-
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        if (address.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            var bytes = address.GetAddressBytes();
-            Array.Clear(bytes, 8, 8);
-            return new IPAddress(bytes) + "/64";
-        }
-
-        return address.ToString();
-    }
-
-    /// <summary>
-    /// IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers, structured-field lists):
-    /// <c>"authenticated";q=100;w=10</c> and <c>"authenticated";r=42;t=3</c>, for every limit applying to the
-    /// request. <c>t</c> is the seconds until the quota is whole again (a window's end; for a token bucket, until it
-    /// is full), an upper bound; a limit at zero takes <paramref name="retryAfter"/> when given.
-    /// </summary>
-    public void WriteHeaders(HttpContext context, TimeSpan? retryAfter) => WriteHeaders(context, retryAfter, null, afterAuthentication: true);
-
-    /// <summary>The fields for the limits counted so far: before authentication only, or all.</summary>
-    internal void WriteHeaders(HttpContext context, TimeSpan? retryAfter, Limit? refusedBy, bool afterAuthentication)
-    {
-        var limits = Applying(context);
-        if (limits.Length == 0)
-        {
-            return;
-        }
-
-        var policy = new StringBuilder();
-        var state = new StringBuilder();
-        foreach (var limit in limits)
-        {
-            if (!afterAuthentication && !limit.BeforeAuthentication)
-            {
-                continue;
-            }
-
-            if (policy.Length > 0)
-            {
-                policy.Append(", ");
-                state.Append(", ");
-            }
-
-            policy.Append('"').Append(limit.Name).Append("\";q=").Append(limit.Quota.ToString(CultureInfo.InvariantCulture));
-            if (limit.Window is { } window)
-            {
-                policy.Append(";w=").Append(Seconds(window));
-            }
-
-            var statistics = limit.Limiter.GetStatistics(context);
-            var remaining = Math.Clamp(statistics?.CurrentAvailablePermits ?? 0, 0, limit.Quota);
-            state.Append('"').Append(limit.Name).Append("\";r=").Append(remaining.ToString(CultureInfo.InvariantCulture));
-            var reset = (ReferenceEquals(limit, refusedBy) || (refusedBy is null && remaining == 0)) && retryAfter is { } after
-                ? after
-                : (statistics as RateLimitStatistics)?.ResetAfter;
-            if (reset is { } t)
-            {
-                state.Append(";t=").Append(Math.Max(0, (long)Math.Ceiling(t.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
-            }
-        }
-
-        if (policy.Length > 0)
-        {
-            context.Response.Headers["RateLimit-Policy"] = policy.ToString();
-            context.Response.Headers["RateLimit"] = state.ToString();
-        }
-    }
-
-    public static string Seconds(TimeSpan span) =>
-        Math.Max(1, (long)Math.Ceiling(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Counts, logs and audits a refusal, naming the limit that refused (or every applying one).</summary>
     internal void Rejected(HttpContext context, Limit? refusedBy = null)
@@ -437,11 +233,9 @@ public sealed partial class RateLimitRegistry : IDisposable
         context.RequestServices.GetService<Audit.RejectionAggregator>()?.Rejected(route, policies, ClientAddress(context));
     }
 
-    [LoggerMessage(EventId = 5001, EventName = "excess_rate_limit_exceeded", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.RateLimits.RateLimitExceeded, EventName = "excess_rate_limit_exceeded", Level = LogLevel.Warning,
         Message = "excess_rate_limit_exceeded: route {Route}, policies {Policies}, client {ClientIp}.")]
     private static partial void LogRejected(ILogger logger, string route, string policies, string clientIp);
-
-    // Event 5002 (rate_limits_disabled) left with the RateLimits:Enabled setting; ids are never reused.
 
     public void Dispose()
     {

@@ -52,7 +52,7 @@ public sealed partial class DatabaseUnavailable(IProblemDetailsService problems,
         return false;
     }
 
-    [LoggerMessage(EventId = 5003, EventName = "db_unavailable", Level = LogLevel.Error,
+    [LoggerMessage(EventId = EventIds.Storage.DatabaseUnavailable, EventName = "db_unavailable", Level = LogLevel.Error,
         Message = "db_unavailable: the database could not be reached ({ExceptionType}); answered 503.")]
     private static partial void LogUnavailable(ILogger logger, string exceptionType);
 }

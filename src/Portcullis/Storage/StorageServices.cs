@@ -4,6 +4,18 @@ using Portcullis.Hosting;
 
 namespace Portcullis.Storage;
 
+/// <summary>
+/// The storage feature's services.
+/// <para>
+/// Owns the one EF Core model (<see cref="PortcullisDb"/>, SQLite or PostgreSQL, with migrations and compiled
+/// models), the entities the features share (users, roles, signing keys, revocations), SQLite's connection settings,
+/// the write lease that queues SQLite writers, named store locks, and the 503 answer when the database is away.
+/// </para>
+/// <para>
+/// Knows no feature's behaviour: it maps the audit rows (Audit's <c>AuditEvent</c>, <c>AuditSeal</c>) into the
+/// model and uses Hosting (problem types, log event ids).
+/// </para>
+/// </summary>
 public static class StorageServices
 {
     /// <summary>

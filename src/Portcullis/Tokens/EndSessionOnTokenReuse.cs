@@ -3,6 +3,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using Portcullis.Accounts;
 using Portcullis.Audit;
+using Portcullis.Hosting;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
@@ -68,11 +69,11 @@ public sealed partial class EndSessionOnTokenReuse(
         await sessions.EndSessionAsync(sessionId, accessTokenId: null, ct);
     }
 
-    [LoggerMessage(EventId = 2201, EventName = "authn_token_reuse", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Tokens.RefreshTokenReuse, EventName = "authn_token_reuse", Level = LogLevel.Warning,
         Message = "authn_token_reuse: a redeemed refresh token was presented again; session {SessionId} of user {UserId} was ended.")]
     private static partial void LogTokenReuse(ILogger logger, string? userId, string? sessionId);
 
-    [LoggerMessage(EventId = 2202, EventName = "authn_code_replay", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = EventIds.Tokens.AuthorizationCodeReplay, EventName = "authn_code_replay", Level = LogLevel.Warning,
         Message = "authn_code_replay: a redeemed authorization code was presented again; session {SessionId} of user {UserId} was ended.")]
     private static partial void LogCodeReplay(ILogger logger, string? userId, string? sessionId);
 }

@@ -210,9 +210,9 @@ public sealed partial class TokenStateSync(
         }
     }
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Token keys reloaded from the database.")]
+    [LoggerMessage(EventId = EventIds.Tokens.KeysReloaded, Level = LogLevel.Information, Message = "Token keys reloaded from the database.")]
     private static partial void LogKeysReloaded(ILogger logger);
 
-    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Reading revocations and keys failed; keeping the last known state.")]
+    [LoggerMessage(EventId = EventIds.Tokens.RevocationSyncFailed, Level = LogLevel.Warning, Message = "Reading revocations and keys failed; keeping the last known state.")]
     private static partial void LogSyncFailed(ILogger logger, Exception ex);
 }

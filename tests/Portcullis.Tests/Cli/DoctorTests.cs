@@ -7,25 +7,40 @@ using Microsoft.Extensions.DependencyInjection;
 using Portcullis.Cli;
 using Portcullis.Hosting;
 using Portcullis.Storage;
+using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Cli;
 
 /// <summary>
-/// <c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings. SQLite in both passes: the
-/// findings are about configuration, files and certificates (the SQLite file's permissions among them); the one
-/// database query (active signing keys) is provider-neutral LINQ, and the PostgreSQL-specific finding
-/// (<c>database-tls</c>) is a check of the connection string that needs no server.
+/// <c>portcullis doctor</c>: findings with severity and fix; exit 1 on high findings. On the provider of the pass:
+/// SQLite, or the data directory's own PostgreSQL database with the suite's key-encryption key (PostgreSQL needs one
+/// configured). The findings about the SQLite file and a key-encryption key created beside it are SQLite's; the
+/// PostgreSQL-specific one (<c>database-tls</c>) is a check of the connection string that needs no server.
 /// </summary>
-public sealed class DoctorTests : IDisposable
+public sealed class DoctorTests : IAsyncDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-doctor-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    private string DataDirectory => Path.Combine(_dir, "data");
+
+    public async ValueTask DisposeAsync()
+    {
+        await TestDatabase.DropAsync(DataDirectory);
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>
+    /// The pass's storage: on SQLite nothing (a fresh install, whose key-encryption key is created in the data
+    /// directory), on PostgreSQL the data directory's database and the suite's key-encryption key.
+    /// </summary>
+    private async Task<Dictionary<string, string?>> ForThisPassAsync() =>
+        TestDatabase.IsPostgres ? await TestDatabase.SettingsForAsync(DataDirectory) : [];
 
     private async Task<(int Exit, JsonElement[] Findings)> RunAsync(params string[] extra)
     {
         var output = new StringWriter();
-        var exit = await CliApp.RunAsync(["doctor", "--json", "--data-dir", Path.Combine(_dir, "data"), .. extra], new StringReader(""), output, new StringWriter());
+        var exit = await CliApp.RunAsync(["doctor", "--json", "--data-dir", DataDirectory, .. extra], new StringReader(""), output, new StringWriter(),
+            await ForThisPassAsync());
         var findings = JsonSerializer.Deserialize<JsonElement[]>(output.ToString().Trim().Split('\n')[^1])!;
         return (exit, findings);
     }
@@ -50,6 +65,7 @@ public sealed class DoctorTests : IDisposable
     [Fact]
     public async Task The_key_encryption_key_is_reported_medium_beside_the_database_and_high_when_others_can_read_it()
     {
+        Assert.SkipWhen(TestDatabase.IsPostgres, "A key-encryption key created in the data directory is SQLite's; PostgreSQL needs one configured.");
         var (_, findings) = await RunAsync(); // first start: the key-encryption key is created in the data directory
         var kek = Path.Combine(_dir, "data", Portcullis.Tokens.KeyEncryption.DefaultFile);
         Assert.True(File.Exists(kek));
@@ -99,9 +115,13 @@ public sealed class DoctorTests : IDisposable
     [Fact]
     public async Task A_world_readable_key_file_is_high_and_start_up_re_secures_the_database()
     {
-        await RunAsync(); // creates the database and the development key
+        await RunAsync(); // creates the database (SQLite) and the development key
         var db = Path.Combine(_dir, "data", "portcullis.db");
-        File.SetUnixFileMode(db, (UnixFileMode)0b110_100_100);
+        if (!TestDatabase.IsPostgres) // on PostgreSQL the database files are the cluster's, not in the data directory
+        {
+            File.SetUnixFileMode(db, (UnixFileMode)0b110_100_100);
+        }
+
         File.SetUnixFileMode(Path.Combine(_dir, "data", "dev-key.pem"), (UnixFileMode)0b110_100_100);
 
         var (exit, findings) = await RunAsync();
@@ -110,7 +130,10 @@ public sealed class DoctorTests : IDisposable
         var permissions = Assert.Single(findings, f => f.GetProperty("id").GetString() == "secret-file-permissions");
         Assert.Equal("high", permissions.GetProperty("severity").GetString());
         Assert.Contains("dev-key.pem", permissions.GetProperty("problem").GetString(), StringComparison.Ordinal);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db));
+        if (!TestDatabase.IsPostgres)
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db));
+        }
     }
 
     [Fact]
@@ -156,6 +179,7 @@ public sealed class DoctorTests : IDisposable
     [Fact]
     public async Task Sqlite_synchronous_normal_is_medium_and_full_by_default_says_nothing()
     {
+        Assert.SkipWhen(TestDatabase.IsPostgres, "A SQLite setting; the SQLite pass runs this.");
         var normal = await CheckAsync(new() { ["Storage:SqliteSynchronous"] = "Normal" });
         var full = await CheckAsync(new());
 
@@ -204,9 +228,15 @@ public sealed class DoctorTests : IDisposable
         Assert.Null(Doctor.DatabaseTransport(new StorageOptions { Provider = "Sqlite", ConnectionString = "Data Source=/tmp/x.db" }));
     }
 
-    private async Task<IReadOnlyList<Doctor.Finding>> CheckAsync(Dictionary<string, string?> settings, bool initialize = true)
+    private async Task<IReadOnlyList<Doctor.Finding>> CheckAsync(Dictionary<string, string?> testSettings, bool initialize = true)
     {
-        settings["Storage:DataDirectory"] = Path.Combine(_dir, "data");
+        var settings = await ForThisPassAsync();
+        foreach (var (key, value) in testSettings)
+        {
+            settings[key] = value; // the test's own settings win
+        }
+
+        settings["Storage:DataDirectory"] = DataDirectory;
         await using var app = PortcullisHost.CreateBuilder(settings, "Production").Build();
         if (initialize)
         {
@@ -215,9 +245,12 @@ public sealed class DoctorTests : IDisposable
         else
         {
             // Start-up would refuse this configuration; doctor still reports it. Storage only.
-            PortcullisHost.EnsurePrivateDirectory(Path.Combine(_dir, "data"));
-            await using var scope = app.Services.CreateAsyncScope();
-            await scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>().Database.MigrateAsync();
+            PortcullisHost.EnsurePrivateDirectory(DataDirectory);
+            if (!TestDatabase.IsPostgres) // PostgreSQL: a clone of the suite's migrated template (the app role may not migrate)
+            {
+                await using var scope = app.Services.CreateAsyncScope();
+                await scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>().Database.MigrateAsync();
+            }
         }
 
         return await Doctor.CheckAsync(app.Services);

@@ -66,6 +66,27 @@ public static class TestDatabase
         return settings;
     }
 
+    /// <summary>
+    /// Settings for a store of the pass with no schema yet, for tests of <c>portcullis migrate</c>: on SQLite the data
+    /// directory (no file yet); on PostgreSQL a new, empty database owned by the owner role, with the owner's
+    /// credentials (the app role may not create tables). <see cref="DropAsync"/> drops it.
+    /// </summary>
+    public static async Task<Dictionary<string, string?>> EmptyStoreAsync(string dataDirectory)
+    {
+        var settings = new Dictionary<string, string?> { ["KeyEncryption:CertificatePath"] = KeyEncryptionKeyFile };
+        if (!IsPostgres)
+        {
+            return settings;
+        }
+
+        var name = "pt_" + Guid.NewGuid().ToString("N");
+        await AdminAsync($"CREATE DATABASE \"{name}\" OWNER portcullis_owner");
+        await File.WriteAllTextAsync(MarkerFor(dataDirectory), name);
+        settings["Storage:Provider"] = "Postgres";
+        settings["Storage:ConnectionString"] = ConnectionFor(dataDirectory, OwnerConnection)!;
+        return settings;
+    }
+
     /// <summary>The data directory's database with the given role's credentials; null on SQLite or before creation.</summary>
     public static string? ConnectionFor(string dataDirectory, string roleConnection)
     {

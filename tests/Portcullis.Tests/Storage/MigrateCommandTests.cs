@@ -1,13 +1,26 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using Portcullis.Cli;
+using Portcullis.Hosting;
+using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Storage;
 
-/// <summary><c>portcullis migrate --script</c>: idempotent SQL for operators who apply schema changes themselves.</summary>
-public sealed class MigrateCommandTests : IDisposable
+/// <summary>
+/// <c>portcullis migrate</c> on the provider of the pass (an empty SQLite data directory, or an empty PostgreSQL
+/// database owned by the owner role), and <c>--script</c>: idempotent SQL for operators who apply schema changes
+/// themselves, applied to an empty database in the PostgreSQL pass. The refusals touch no database.
+/// </summary>
+public sealed class MigrateCommandTests : IAsyncDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-migrate-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public async ValueTask DisposeAsync()
+    {
+        await TestDatabase.DropAsync(_dir);
+        Directory.Delete(_dir, recursive: true);
+    }
 
     private async Task<(int Exit, string Out, string Error)> RunAsync(Dictionary<string, string?> settings, params string[] args)
     {
@@ -38,6 +51,65 @@ public sealed class MigrateCommandTests : IDisposable
         Assert.Equal(CliApp.Failed, exit);
         Assert.Contains("needs Storage:Provider=Postgres", error, StringComparison.Ordinal);
         Assert.DoesNotContain("CREATE TABLE", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_brings_an_empty_store_up_to_date_with_the_start_up_data_and_a_second_run_changes_nothing()
+    {
+        var settings = await TestDatabase.EmptyStoreAsync(_dir);
+
+        var first = await RunAsync(settings, "migrate");
+        Assert.True(first.Exit == 0, first.Error);
+        Assert.Contains("Applied", first.Out, StringComparison.Ordinal);
+
+        var second = await RunAsync(settings, "migrate");
+        Assert.True(second.Exit == 0, second.Error);
+        Assert.Contains("The database is up to date.", second.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("Applied", second.Out, StringComparison.Ordinal);
+
+        var (pending, applied, known, roles) = await SchemaAsync(settings);
+        Assert.Empty(pending);
+        Assert.Equal(known, applied);
+        Assert.Equal(["admin", "user"], roles); // the start-up data, so a first start needs no DDL rights
+    }
+
+    [Fact]
+    public async Task Migrate_script_applied_twice_to_an_empty_postgres_database_leaves_nothing_to_migrate()
+    {
+        Assert.SkipUnless(TestDatabase.IsPostgres, "Idempotent SQL is PostgreSQL only; the PostgreSQL pass applies it.");
+        var settings = await TestDatabase.EmptyStoreAsync(_dir);
+        var (exit, script, error) = await RunAsync(settings, "migrate", "--script");
+        Assert.True(exit == 0, error);
+
+        await using (var connection = new NpgsqlConnection(settings["Storage:ConnectionString"]))
+        {
+            await connection.OpenAsync();
+            for (var run = 0; run < 2; run++) // the second run must find everything done and change nothing
+            {
+                await using var command = new NpgsqlCommand(script, connection);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+
+        var (pending, applied, known, _) = await SchemaAsync(settings);
+        Assert.Empty(pending);
+        Assert.Equal(known, applied);
+        var migrate = await RunAsync(settings, "migrate");
+        Assert.True(migrate.Exit == 0, migrate.Error);
+        Assert.Contains("The database is up to date.", migrate.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("Applied", migrate.Out, StringComparison.Ordinal);
+    }
+
+    /// <summary>The store as the server would open it: pending, applied and known migrations, and the role names.</summary>
+    private async Task<(List<string> Pending, List<string> Applied, List<string> Known, List<string> Roles)> SchemaAsync(Dictionary<string, string?> settings)
+    {
+        settings = new Dictionary<string, string?>(settings) { ["Storage:DataDirectory"] = _dir };
+        await using var app = PortcullisHost.CreateBuilder(settings, "Production").Build();
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Portcullis.Storage.PortcullisDb>();
+        var roles = await db.Roles.Select(r => r.Name!).OrderBy(n => n).ToListAsync();
+        return ([.. await db.Database.GetPendingMigrationsAsync()], [.. await db.Database.GetAppliedMigrationsAsync()],
+            [.. db.Database.GetMigrations()], roles);
     }
 
     [Fact]
