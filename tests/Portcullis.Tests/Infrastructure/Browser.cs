@@ -58,23 +58,35 @@ public sealed class Browser : IAsyncDisposable
         // Chromium honours the SPKI pin list only with --user-data-dir, which Playwright always passes (a temporary
         // profile). The pin replaces --ignore-certificate-errors, which would accept any certificate at all.
         var pins = "--ignore-certificate-errors-spki-list=" + string.Join(',', trusted.Select(SpkiPin));
+        // Expect(...) waits 5 s by default, too little for a sign-in (a password hash) on a busy two-core machine.
+        Assertions.SetDefaultExpectTimeout((float)Timeout.TotalMilliseconds);
         var playwright = await Playwright.CreateAsync();
+        IBrowser browser;
         try
         {
-            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
             {
                 ExecutablePath = ExecutablePath,
                 Headless = true,
                 Args = [.. Arguments, pins],
                 Timeout = (float)Timeout.TotalMilliseconds,
             });
-            var launched = new Browser(playwright, browser);
+        }
+        catch
+        {
+            playwright.Dispose();
+            throw;
+        }
+
+        var launched = new Browser(playwright, browser);
+        try
+        {
             launched.Context = await launched.NewContextAsync();
             return launched;
         }
         catch
         {
-            playwright.Dispose();
+            await launched.DisposeAsync();
             throw;
         }
     }

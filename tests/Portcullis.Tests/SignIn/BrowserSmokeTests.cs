@@ -64,6 +64,26 @@ public sealed class BrowserSmokeTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task The_recorder_reports_a_console_error_an_uncaught_error_and_a_failed_request_each_once()
+    {
+        await using var browser = await Browser.LaunchAsync(_server.Certificate);
+        var page = await browser.NewPageAsync();
+
+        await page.EvaluateAsync("console.error('deliberate console error')");
+        await page.EvaluateAsync("setTimeout(() => { throw new Error('deliberate page error'); })");
+        // Nothing listens on port 1 of the loopback: the request fails before any HTTP exchange.
+        await Assert.ThrowsAsync<Microsoft.Playwright.PlaywrightException>(() => page.GotoAsync("https://127.0.0.1:1/"));
+        await page.WaitForTimeoutAsync(200); // the uncaught error is reported after the timer fires
+
+        Assert.Collection(
+            browser.Problems.OrderBy(p => p.Kind),
+            p => Assert.Equal((BrowserProblemKind.ConsoleError, true), (p.Kind, p.Text.Contains("deliberate console error", StringComparison.Ordinal))),
+            p => Assert.Equal((BrowserProblemKind.PageError, true), (p.Kind, p.Text.Contains("deliberate page error", StringComparison.Ordinal))),
+            p => Assert.Equal((BrowserProblemKind.FailedRequest, true), (p.Kind, p.Where == "https://127.0.0.1:1/")));
+        Assert.Empty(browser.CspViolations);
+    }
+
+    [Fact]
     public async Task The_relying_party_starts_and_its_public_page_answers_without_a_browser_problem()
     {
         await using var rp = await RelyingParty.StartAsync(_server);
