@@ -175,6 +175,16 @@ public sealed class Browser : IAsyncDisposable
     }
 }
 
+/// <summary>
+/// Browser test classes share this collection, so they run one after another: a chromium is a few hundred
+/// megabytes and several processes, and the suite's other classes run beside it on two cores.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class BrowserTests
+{
+    public const string Name = "Browser";
+}
+
 public enum BrowserProblemKind
 {
     ConsoleError,

@@ -13,6 +13,7 @@ namespace Portcullis.Tests.SignIn;
 /// end-session may ask with a "Sign out" button. Remove the Skip when the pages land.
 /// </para>
 /// </summary>
+[Collection(BrowserTests.Name)]
 public sealed class BrowserSignInTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
     private const string Pending = "needs the sign-in pages of issue 18";

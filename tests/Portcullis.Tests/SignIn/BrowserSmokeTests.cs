@@ -10,6 +10,7 @@ namespace Portcullis.Tests.SignIn;
 /// The browser-test kit works before any sign-in page exists: chromium reaches a real Portcullis over TLS trusting
 /// only its pinned certificate, the recorder notices a broken page, and the relying party serves clean pages.
 /// </summary>
+[Collection(BrowserTests.Name)]
 public sealed class BrowserSmokeTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
     private readonly PortcullisServer _server = fixture.Server;
