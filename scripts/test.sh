@@ -33,6 +33,21 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 
+# The browser tests (tests/Portcullis.Tests/SignIn) drive the Debian chromium through Playwright at /usr/bin/chromium;
+# Playwright's own browser download is never used (no network). Installed like openssl above; missing, they fail.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing the Debian 'chromium' package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "/usr/bin/chromium is missing and could not be installed (run as root, or install the Debian 'chromium' package)."
+    echo "0 passed, 1 failed"; exit 1
+  fi
+fi
+
 echo "== restore (locked) and build"
 dotnet restore Portcullis.slnx --locked-mode
 dotnet build Portcullis.slnx -c Release --no-restore -nologo -v q
