@@ -68,12 +68,20 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
     private static bool IsSameOrigin(HttpContext http)
     {
         var request = http.Request;
-        if (request.Headers.Origin is { Count: > 0 } origin)
+
+        // A browser says where a request comes from in Sec-Fetch-Site, which no page can set. (Origin is "null" on
+        // every form post of a page served with Referrer-Policy: no-referrer, as these are.)
+        if (request.Headers["Sec-Fetch-Site"] is { Count: > 0 } site)
+        {
+            return site.ToString() is "same-origin" or "none";
+        }
+
+        if (request.Headers.Origin is { Count: > 0 } origin && origin.ToString() != "null")
         {
             return string.Equals(origin.ToString(), $"{request.Scheme}://{request.Host}", StringComparison.OrdinalIgnoreCase);
         }
 
-        // No Origin (an old browser, a non-browser client): Sec-Fetch-Site when present, else antiforgery alone decides.
-        return request.Headers["Sec-Fetch-Site"] is not { Count: > 0 } site || site.ToString() is "same-origin" or "none";
+        // An opaque origin without Sec-Fetch-Site is refused; no header at all (a non-browser client): antiforgery decides.
+        return request.Headers.Origin.Count == 0;
     }
 }

@@ -3,6 +3,11 @@ namespace Portcullis.SignIn;
 /// <summary>The pages' one stylesheet, served from the binary (<c>style-src 'self'</c>: nothing inline).</summary>
 internal static class PageStyle
 {
+    /// <summary>A portcullis: a gate of bars.</summary>
+    public const string Icon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="2" fill="#1d4ed8"/><path d="M4 3v10M8 3v10M12 3v10M2 6h12M2 10h12" stroke="#fff" stroke-width="1.5"/></svg>
+        """;
+
     public const string Css = """
         :root { color-scheme: light dark; --accent: #1d4ed8; --error: #b91c1c; }
         * { box-sizing: border-box; }

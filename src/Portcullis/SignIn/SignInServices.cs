@@ -20,6 +20,7 @@ public static class SignInServices
     public const string SignInPath = "/signin";
     public const string AccountPath = "/account";
     public const string StylePath = "/assets/portcullis.css";
+    public const string IconPath = "/assets/portcullis.svg";
 
     public static IServiceCollection AddPortcullisSignIn(this IServiceCollection services)
     {
@@ -61,6 +62,11 @@ public static class SignInServices
             .RequireRateLimiting(RateLimitPolicies.Anonymous)
             .WithTags("OAuth");
         app.MapGet(StylePath, () => Results.Text(PageStyle.Css, "text/css; charset=utf-8"))
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Anonymous)
+            .ExcludeFromDescription();
+        // The pages name their icon, so a browser does not ask for /favicon.ico (which, like every unknown path, is 401).
+        app.MapGet(IconPath, () => Results.Text(PageStyle.Icon, "image/svg+xml"))
             .AllowAnonymous()
             .RequireRateLimiting(RateLimitPolicies.Anonymous)
             .ExcludeFromDescription();

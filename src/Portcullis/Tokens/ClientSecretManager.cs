@@ -11,7 +11,7 @@ namespace Portcullis.Tokens;
 /// so no guessing attack on a stolen hash can succeed however fast the hash is. NIST SP 800-63B §5.1.2.2 asks for
 /// exactly this split — a secret of at least 112 bits of entropy is stored with an approved one-way function, a
 /// slow key derivation is for what people choose. OpenIddict's default stores PBKDF2 (10,000 rounds of
-/// HMAC-SHA-256), which was ≈ 3 ms of CPU on every client_credentials grant and its largest cost.
+/// HMAC-SHA-256), the largest CPU cost of every client_credentials grant (BENCHMARKS.md).
 /// <para>
 /// So a secret of at least <see cref="MinimumFastHashLength"/> characters is stored as
 /// <c>hmac-sha256$salt$mac</c> (a 128-bit random salt as the HMAC key) and compared in constant time. Anything

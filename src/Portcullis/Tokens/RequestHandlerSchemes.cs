@@ -6,8 +6,8 @@ namespace Portcullis.Tokens;
 
 /// <summary>
 /// OpenIddict's server handler is an authentication request handler: by default the authentication middleware asks
-/// it about every request, and it inspects each one to see whether it is one of its endpoints — measured at about 7%
-/// of the CPU of a gateway request, and paid by <c>/api/me</c> too. Every OpenIddict endpoint Portcullis enables lives
+/// it about every request, and it inspects each one to see whether it is one of its endpoints — a measurable share of
+/// the CPU of a gateway request (BENCHMARKS.md), paid by <c>/api/me</c> too. Every OpenIddict endpoint Portcullis enables lives
 /// under <see cref="OpenIddictRoots"/> (<c>RequestHandlerSchemesTests</c> checks the configured endpoint list against
 /// them), so elsewhere the handler could only conclude "not mine" and is not asked. Authentication of API calls (the
 /// default JwtBearer scheme) is unaffected.

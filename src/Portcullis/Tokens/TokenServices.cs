@@ -12,6 +12,13 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.Tokens;
 
+/// <summary>
+/// The tokens feature. Owns: the token endpoint (one handler per grant: password, refresh, client credentials,
+/// authorization code), OpenIddict's server configuration and Portcullis's handlers in its pipeline (TokenHandlers),
+/// the key ring and key encryption, revocation state and its feed, the validated-token cache, client secrets and
+/// client settings. Uses: Accounts (password check, sessions), RateLimits (login throttle), Storage (DbContext,
+/// write lease), Audit, Access (roles) and Hosting.
+/// </summary>
 public static class TokenServices
 {
     public const string TokenPath = "/connect/token";

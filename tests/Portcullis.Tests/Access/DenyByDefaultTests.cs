@@ -31,6 +31,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "* /signup",
         "* /account",
         "GET /assets/portcullis.css",
+        "GET /assets/portcullis.svg",
     };
 
     private IReadOnlyList<RouteEndpoint> Endpoints() =>
