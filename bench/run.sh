@@ -8,7 +8,8 @@
 #   portcullis  Release build, `serve --urls https://127.0.0.1:P --data-dir TMP` on SQLite (HTTPS only)
 #   baseline    bench/Baseline: bare Kestrel, GET /api/me returning the same JSON, same TLS settings and certificate
 #   flask       ../shared/peers/flask_seed under gunicorn -w 2 (sync), PLAIN HTTP (no TLS), request logging off
-# Scenarios: me (GET /api/me with a valid JWT), password, refresh, client_credentials (token endpoint),
+# Scenarios: me (GET /api/me with a valid JWT), password, refresh, client_credentials, code (token endpoint: the
+# authorization-code grant with PKCE, a pool of never-used codes from bench/codes.py), signin_page (GET /signin),
 # throttled (a request rejected with 429: the login throttle on a blocked username; Flask: Flask-Limiter's /limited),
 # ratelimited (GET /health/ready refused 429 by a per-IP limit, before authentication: the limiter's refusal path).
 #
@@ -40,6 +41,7 @@ CONN=${CONN:-32}
 LOGIN_CONN=${LOGIN_CONN:-8}
 HASH_N=${HASH_N:-20}
 AUDIT_N=${AUDIT_N:-2000}
+CODE_POOL=${CODE_POOL:-3000}   # authorization codes made before each `code` run (more than it can spend in DUR)
 SKIP_BUILD=${SKIP_BUILD:-0}
 R2R=${R2R:-1}
 SKIP_FLASK=${SKIP_FLASK:-0}
@@ -234,6 +236,12 @@ printf '%s\n' "$PASSWORD" | portcullis users add --username bench --password-std
 CLIENT_JSON=$(portcullis clients add --name bench-service --scopes bench --json --data-dir "$DATA")
 CLIENT_ID=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$CLIENT_JSON")
 CLIENT_SECRET=$($PY -c 'import json,sys,urllib.parse as u; print(u.quote(json.loads(sys.argv[1])["client_secret"], safe=""))' "$CLIENT_JSON")
+# A first-party single-page app for the code exchange (no consent page, PKCE, no secret).
+SPA_REDIRECT=https://bench.example/callback
+SPA_JSON=$(portcullis clients add --name bench-spa --type public --first-party --redirect-uri "$SPA_REDIRECT" --scopes openid --json --data-dir "$DATA")
+SPA_ID=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$SPA_JSON")
+PKCE_VERIFIER=bench-verifier-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFG
+PKCE_CHALLENGE=$($PY -c 'import base64,hashlib,sys; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).decode().rstrip("="))' "$PKCE_VERIFIER")
 
 # ---------------------------------------------------------------- start servers
 echo "== starting servers"
@@ -277,6 +285,10 @@ refresh_pool() { # file n: n fresh refresh tokens from n password grants
   for _ in $(seq 1 "$2"); do pc_token refresh_token >> "$1"; done
   [ "$(grep -c . "$1")" = "$2" ] || { echo "could not get $2 refresh tokens" >&2; return 1; }
 }
+code_pool() { # file n: n fresh authorization codes (they live 60 s: made right before each run)
+  $PY "$ROOT/bench/codes.py" "${BASE[portcullis]}" "$DATA/dev-cert.pem" bench "$PASSWORD" "$SPA_ID" "$SPA_REDIRECT" "$PKCE_CHALLENGE" "$2" > "$1"
+  [ "$(grep -c . "$1")" = "$2" ] || { echo "could not get $2 codes" >&2; return 1; }
+}
 echo "== smoke checks"
 AT=$(pc_token access_token)
 check "portcullis password grant -> access token" yes "$([ -n "$AT" ] && echo yes || echo no)"
@@ -297,6 +309,11 @@ check "portcullis gateway POST /register no token" 401 "$(code "${CA[@]}" -H 'Co
 check "upstream POST /register direct" 200 "$(code -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[upstream]}/register")"
 check "bare YARP (HTTP) POST /register" 200 "$(code -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[yarp]}/register")"
 check "bare YARP (TLS) POST /register" 200 "$(code "${CA[@]}" -H 'Content-Type: application/json' -d "$GW_BODY" "${BASE[yarptls]}/register")"
+code_pool "$SCRATCH/code_smoke" 1
+CODE_BODY="grant_type=authorization_code&client_id=$SPA_ID&redirect_uri=$SPA_REDIRECT&code_verifier=$PKCE_VERIFIER&code=$(cat "$SCRATCH/code_smoke")"
+check "portcullis authorization_code grant (PKCE)" 200 "$(code "${CA[@]}" -X POST --data "$CODE_BODY" "${BASE[portcullis]}/connect/token")"
+check "portcullis authorization code replayed -> rejected" 400 "$(code "${CA[@]}" -X POST --data "$CODE_BODY" "${BASE[portcullis]}/connect/token")"
+check "portcullis GET /signin" 200 "$(code "${CA[@]}" "${BASE[portcullis]}/signin")"
 check "baseline GET /api/me" 200 "$(code "${CA[@]}" "${BASE[baseline]}/api/me")"
 if [ "$SKIP_FLASK" != 1 ]; then
   FT=$(curl -s -X POST -H 'Content-Type: application/json' -d "$FLASK_LOGIN" "${BASE[flask]}/login" | json_field access_token)
@@ -319,7 +336,7 @@ cpu_ticks() { # name: utime+stime clock ticks of the process and its children (0
   echo "$sum"
 }
 run() { # round scenario server
-  local round=$1 scenario=$2 server=$3 dur=$DUR conn=$CONN path script tok="" body="" ctype="" rtfile=""
+  local round=$1 scenario=$2 server=$3 dur=$DUR conn=$CONN path script tok="" body="" ctype="" rtfile="" codefile=""
   [ "$round" = warm ] && dur=$WARM
   case "$scenario/$server" in
     me/portcullis) path=/api/me; script=get.lua; tok=$(pc_token access_token) ;;
@@ -333,6 +350,9 @@ run() { # round scenario server
     refresh/portcullis) path=/connect/token; script=refresh.lua; rtfile=$SCRATCH/rt_${round}
                         refresh_pool "$rtfile" $((conn + 8)) ;;  # spares: a token wrk loses must not starve a connection
     client_credentials/portcullis) path=/connect/token; script=post.lua; body=$CC_BODY ;;
+    code/portcullis) path=/connect/token; script=code.lua; conn=$LOGIN_CONN; codefile=$SCRATCH/codes_${round}
+                     code_pool "$codefile" "$CODE_POOL" ;;
+    signin_page/portcullis) path=/signin; script=get.lua ;;
     throttled/portcullis) path=/connect/token; script=post.lua; body=$BAD_BODY ;;
     throttled/flask) path=/limited; script=get.lua ;;
     ratelimited/portcullis) path=/health/ready; script=get.lua ;;   # 429 from the per-IP phase
@@ -344,16 +364,19 @@ run() { # round scenario server
   load=$(cut -d' ' -f1 /proc/loadavg)
   c0=$(cpu_ticks "$server"); u0=$(cpu_ticks upstream)
   TOKEN=$tok BODY=$body CONTENT_TYPE=${ctype:-application/x-www-form-urlencoded} RT_FILE=$rtfile \
+    CODE_FILE=$codefile CODE_CLIENT_ID=${SPA_ID:-} REDIRECT_URI=${SPA_REDIRECT:-} VERIFIER=${PKCE_VERIFIER:-} \
     wrk -t1 -c"$conn" -d"$dur" --timeout 10s --latency -s "$ROOT/bench/wrk/$script" "${BASE[$server]}$path" > "$f" 2>&1 || true
   c1=$(cpu_ticks "$server"); u1=$(cpu_ticks upstream)
   [ "$round" = warm ] && return 0
   [ -z "$rtfile" ] || echo "Exhausted pool requests: $(cat "$rtfile.exhausted" 2>/dev/null | wc -l)" >> "$f"
+  [ -z "$codefile" ] || echo "Exhausted pool requests: $(cat "$codefile.exhausted" 2>/dev/null | wc -l)" >> "$f"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$conn" "$load" "$f" >> "$RUNS"
   # CPU time of the serving process (and of the gateway's upstream) over the run, for CPU-per-request figures
   printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$scenario" "$server" "$((c1 - c0))" "$((u1 - u0))" >> "$SCRATCH/cpu.tsv"
   printf '  r%s %-18s %-10s c%-3s %s\n' "$round" "$scenario" "$server" "$conn" "$(grep -h 'Requests/sec' "$f" | tr -s ' ')"
 }
 PLAN=("me portcullis" "me baseline" "password portcullis" "refresh portcullis" "client_credentials portcullis"
+      "code portcullis" "signin_page portcullis"
       "throttled portcullis" "gateway portcullis" "gateway upstream")
 PLAN+=("gateway yarp" "gateway yarptls")   # the gateway's ceiling: bare YARP to the same upstream
 [ "$SKIP_FLASK" = 1 ] || PLAN+=("me flask" "password flask" "throttled flask")

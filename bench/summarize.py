@@ -52,6 +52,8 @@ SCENARIOS = [
     ("password", "token endpoint, password grant, scope `openid offline_access` (Flask: POST /login)"),
     ("refresh", "token endpoint, refresh_token grant, every request a never-used token (rotation chain)"),
     ("client_credentials", "token endpoint, client_credentials grant (confidential client)"),
+    ("code", "token endpoint, authorization_code grant with PKCE (public first-party client), every request a never-used code"),
+    ("signin_page", "GET /signin: the hosted sign-in page (Razor Page, antiforgery token, CSP), no session"),
     ("throttled", "rejected with 429: login throttle on a blocked username (Flask: Flask-Limiter on /limited)"),
     ("gateway", "POST /register with a JSON body: through a gateway route (JWT, role, rate limit, JSON Schema, YARP; HTTPS) "
                 "vs straight to the trivial upstream (bench/Baseline, plain HTTP)"),

@@ -194,10 +194,9 @@ public sealed class RelyingParty : IAsyncDisposable
     /// required, refresh tokens, RP-initiated logout, exactly <paramref name="redirectUri"/> and
     /// <paramref name="postLogoutRedirectUri"/>, and explicit consent (a third-party client: the user is asked).
     /// <para>
-    /// Written through OpenIddict's application manager in the server's own services, because the admin API
-    /// (<c>POST /api/admin/clients</c>) creates client-credentials clients only and takes no redirect URIs yet. When
-    /// it does, this should go through it (and its audit event) instead. Scopes the server does not know yet
-    /// (<c>profile</c>, <c>email</c>) are added to its scope store, as the admin API does.
+    /// Written through OpenIddict's application manager in the server's own services, because the test chooses the
+    /// client id and secret (ClientAdministration, the CLI and the admin API generate them; ClientRegistrationTests
+    /// covers those). Scopes the server does not know yet (<c>profile</c>, <c>email</c>) are added to its scope store.
     /// </para>
     /// </summary>
     public static async Task RegisterClientAsync(
