@@ -22,6 +22,8 @@ public static class SignInServices
     public const string StylePath = "/assets/portcullis.css";
     public const string IconPath = "/assets/portcullis.svg";
 
+    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp"];
+
     public static IServiceCollection AddPortcullisSignIn(this IServiceCollection services)
     {
         services.AddOptionsWithValidateOnStart<SignInOptions>().BindConfiguration(SignInOptions.Section)
@@ -49,6 +51,13 @@ public static class SignInServices
             pages.Conventions.AllowAnonymousToFolder("/");
             pages.Conventions.ConfigureFilter(new AutoValidateAntiforgeryTokenAttribute());
             pages.Conventions.ConfigureFilter(new PageSecurity());
+            // The pages that check a password or create an account share the token endpoint's per-IP credential
+            // limit, on top of the login throttle (per account) and the password-hashing limit.
+            foreach (var page in CredentialPages)
+            {
+                pages.Conventions.AddPageApplicationModelConvention(page, model =>
+                    model.EndpointMetadata.Add(new Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute(RateLimitPolicies.Credentials)));
+            }
         });
         return services;
     }
