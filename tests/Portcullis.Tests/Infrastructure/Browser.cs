@@ -106,14 +106,21 @@ public sealed class Browser : IAsyncDisposable
     /// <summary>A page in the first context.</summary>
     public Task<IPage> NewPageAsync() => Context.NewPageAsync();
 
-    /// <summary>Another context (a second user, or a browser with no cookies), recorded like the first.</summary>
-    public async Task<IBrowserContext> NewContextAsync()
+    /// <summary>
+    /// Another context (a second user, or a browser with no cookies), recorded like the first.
+    /// <paramref name="javaScriptEnabled"/> false is a browser with scripts off (the pages must work without them);
+    /// <paramref name="bypassCsp"/> true lets a test inject its own script (an accessibility checker) into pages whose
+    /// policy would rightly refuse it: only for a context that checks pages, never for one that tests them.
+    /// </summary>
+    public async Task<IBrowserContext> NewContextAsync(bool javaScriptEnabled = true, bool bypassCsp = false)
     {
         var context = await _browser.NewContextAsync(new BrowserNewContextOptions
         {
             // Pinned in the launch arguments; Playwright's own switch would accept every certificate.
             IgnoreHTTPSErrors = false,
             Locale = "en-US",
+            JavaScriptEnabled = javaScriptEnabled,
+            BypassCSP = bypassCsp,
         });
         context.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
         context.SetDefaultNavigationTimeout((float)Timeout.TotalMilliseconds);
