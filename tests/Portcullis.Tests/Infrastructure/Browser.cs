@@ -110,11 +110,14 @@ public sealed partial class Browser : IAsyncDisposable
 
     /// <summary>
     /// Another context (a second user, or a browser with no cookies), recorded like the first.
-    /// <paramref name="javaScriptEnabled"/> false is a browser with scripts off (the pages must work without them);
-    /// <paramref name="bypassCsp"/> true lets a test inject its own script (an accessibility checker) into pages whose
-    /// policy would rightly refuse it: only for a context that checks pages, never for one that tests them.
+    /// <paramref name="javaScriptEnabled"/> false is a browser with scripts off (the pages must work without them).
     /// </summary>
-    public async Task<IBrowserContext> NewContextAsync(bool javaScriptEnabled = true, bool bypassCsp = false)
+    /// <remarks>
+    /// No context bypasses the pages' Content-Security-Policy: axe-core (Deque.AxeCore.Playwright) is evaluated
+    /// through the DevTools protocol, which the policy does not govern, so the accessibility checks run on the pages
+    /// exactly as served, and a violation the checker caused would be recorded like any other.
+    /// </remarks>
+    public async Task<IBrowserContext> NewContextAsync(bool javaScriptEnabled = true)
     {
         var context = await _browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -122,7 +125,6 @@ public sealed partial class Browser : IAsyncDisposable
             IgnoreHTTPSErrors = false,
             Locale = "en-US",
             JavaScriptEnabled = javaScriptEnabled,
-            BypassCSP = bypassCsp,
         });
         context.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
         context.SetDefaultNavigationTimeout((float)Timeout.TotalMilliseconds);
