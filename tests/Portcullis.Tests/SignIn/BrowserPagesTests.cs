@@ -266,6 +266,40 @@ public sealed class BrowserPagesTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task End_session_for_a_site_names_it_and_Sign_out_returns_to_its_registered_address_with_the_state()
+    {
+        var username = ClientFlows.UniqueName("endsite");
+        await _http.RegisterOkAsync(username);
+        await using var rp = await RelyingParty.StartAsync(_server);
+        await rp.RegisterAsync();
+        await using var browser = await Browser.LaunchAsync(_server.Certificate);
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(rp.Url("/login"));
+        await ArriveAtAsync(page, "/signin");
+        await SignInAsync(page, username, ClientFlows.Password);
+        await Button(page, "Allow").ClickAsync();
+        await page.WaitForURLAsync(rp.Url("/me"));
+
+        // The site's name and its registered return address, but no ID token: asked, naming the site.
+        var state = "bye-" + Guid.NewGuid().ToString("N");
+        await page.GotoAsync(Url("connect/endsession?client_id=" + Uri.EscapeDataString(rp.Client.ClientId)
+            + "&post_logout_redirect_uri=" + Uri.EscapeDataString(rp.PostLogoutRedirectUri.AbsoluteUri) + "&state=" + state));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Sign out?" })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Main)).ToContainTextAsync($"{rp.Client.DisplayName} asks to sign you out of Portcullis");
+        await AssertAccessibleAsync(page);
+
+        // The answer is redirected to the site's registered address with its state: the page's form-action lets
+        // exactly that origin through (a CSP violation would be recorded). (The site's handler answers a state it did
+        // not issue with an empty page, and that is the end of it.)
+        await Button(page, "Sign out").ClickAsync();
+        await Expect(page).ToHaveURLAsync(rp.PostLogoutRedirectUri.AbsoluteUri + "?state=" + state);
+        await page.GotoAsync(Url("account"));
+        await ArriveAtAsync(page, "/signin");
+        browser.AssertNoProblems();
+        Assert.True(rp.Log.IsEmpty, string.Join('\n', rp.Log));
+    }
+
+    [Fact]
     public async Task A_refused_authorization_request_is_an_accessible_error_page()
     {
         await using var browser = await Browser.LaunchAsync(_server.Certificate);
