@@ -37,6 +37,9 @@ public sealed class AccountModel(
 
     public string? Error { get; private set; }
 
+    /// <summary>The id of the field <see cref="Error"/> is about, if any: marked invalid, described by it, focused.</summary>
+    public string? ErrorField { get; private set; }
+
     [BindProperty]
     public string? CurrentPassword { get; set; }
 
@@ -127,12 +130,12 @@ public sealed class AccountModel(
         if (check.Valid is null)
         {
             await audit.WriteAsync(AuditEvents.PasswordChangeFailed, AuditOutcomes.Failure, $"user:{user.Id}", ct: ct);
-            return await ShowAsync(current, ct, error: "The current password is incorrect.", status: StatusCodes.Status400BadRequest);
+            return await ShowAsync(current, ct, error: "The current password is incorrect.", status: StatusCodes.Status400BadRequest, errorField: "current-password");
         }
 
         if (passwords.Validate(NewPassword, user.UserName) is { } problem)
         {
-            return await ShowAsync(current, ct, error: problem, status: StatusCodes.Status400BadRequest);
+            return await ShowAsync(current, ct, error: problem, status: StatusCodes.Status400BadRequest, errorField: "new-password");
         }
 
         var hash = await credentials.HashAsync(user, NewPassword!, ct);
@@ -153,11 +156,12 @@ public sealed class AccountModel(
 
     private RedirectResult SignInFirst() => Redirect(SignInServices.SignInPath + "?ReturnUrl=" + Uri.EscapeDataString(SignInServices.AccountPath));
 
-    private async Task<IActionResult> ShowAsync(BrowserSession.Current current, CancellationToken ct, string? message = null, string? error = null, int status = StatusCodes.Status200OK)
+    private async Task<IActionResult> ShowAsync(BrowserSession.Current current, CancellationToken ct, string? message = null, string? error = null, int status = StatusCodes.Status200OK, string? errorField = null)
     {
         CurrentPassword = NewPassword = null;
         Message = message;
         Error = error;
+        ErrorField = errorField;
         Response.StatusCode = status;
         var user = await users.FindByIdAsync(current.UserId.ToString());
         Username = user?.UserName ?? current.Username;

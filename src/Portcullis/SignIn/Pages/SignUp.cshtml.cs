@@ -29,6 +29,14 @@ public sealed class SignUpModel(AccountCreator creator, BrowserSession sessions,
 
     public Dictionary<string, string[]> Errors { get; private set; } = [];
 
+    /// <summary>
+    /// The field the keyboard starts in: the first one in error (marked <c>aria-invalid</c>, its message in its
+    /// description), so a person corrects it at once; the username on a fresh form.
+    /// </summary>
+    public string FocusField => Fields.FirstOrDefault(Errors.ContainsKey) ?? "username";
+
+    private static readonly string[] Fields = ["username", "email", "password"];
+
     public bool RegistrationOpen => accounts.Value.AllowRegistration;
 
     public int MinPasswordLength => accounts.Value.MinPasswordLength;
