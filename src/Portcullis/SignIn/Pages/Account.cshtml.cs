@@ -21,6 +21,9 @@ public sealed class AccountModel(
 {
     public sealed record Consent(string Id, string Client, IReadOnlyList<string> Scopes);
 
+    /// <summary>A live session: this browser, another browser, or an application's (a password-grant login).</summary>
+    public sealed record SessionRow(string Id, DateTimeOffset? Created, string Kind);
+
     public string Username { get; private set; } = "";
 
     public string? Email { get; private set; }
@@ -29,7 +32,7 @@ public sealed class AccountModel(
 
     public string CurrentSessionId { get; private set; } = "";
 
-    public IReadOnlyList<UserSessions.Session> Sessions { get; private set; } = [];
+    public IReadOnlyList<SessionRow> Sessions { get; private set; } = [];
 
     public IReadOnlyList<Consent> Consents { get; private set; } = [];
 
@@ -171,7 +174,7 @@ public sealed class AccountModel(
 
         var all = await sessions.ListAsync(current.UserId, ct);
         var consents = new List<Consent>();
-        var live = new List<UserSessions.Session>();
+        var live = new List<SessionRow>();
         foreach (var session in all)
         {
             var authorization = await authorizations.FindByIdAsync(session.Id, ct);
@@ -184,7 +187,11 @@ public sealed class AccountModel(
             }
             else
             {
-                live.Add(session);
+                var application = session.Client is null ? null : await applications.FindByIdAsync(session.Client, ct);
+                var kind = session.Id == current.SessionId ? "This browser"
+                    : application is null ? "Browser"
+                    : "Application: " + (await applications.GetDisplayNameAsync(application, ct) ?? "(unnamed)");
+                live.Add(new SessionRow(session.Id, session.Created, kind));
             }
         }
 

@@ -77,6 +77,8 @@ public sealed class SignUpModel(AccountCreator creator, BrowserSession sessions,
         Errors = outcome.Errors ?? [];
         Error = outcome.Busy ? "Sign-up is busy. Try again in a moment."
             : outcome.Errors is null ? "The username or e-mail address is not available."
+            // An error of the request as a whole (not of one field) is the message itself.
+            : Errors.TryGetValue("$", out var general) ? string.Join(" ", general)
             : "Please correct the fields below.";
         return Page();
     }
