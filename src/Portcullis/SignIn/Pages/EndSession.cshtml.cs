@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using Portcullis.Tokens;
+using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.SignIn.Pages;
 
@@ -38,6 +39,19 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         }
 
         var request = HttpContext.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenIddict request is missing.");
+
+        // OpenIddict treats an invalid id_token_hint as absent; a forged or altered one is refused here, before anything
+        // is ended or anyone redirected (RP-Initiated Logout §2: the OP validates the hint).
+        // (Authentication answers an empty principal for an invalid hint.)
+        var hint = string.IsNullOrEmpty(request.IdTokenHint) ? null
+            : (await HttpContext.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
+        if (!string.IsNullOrEmpty(request.IdTokenHint) && (hint?.Identity?.IsAuthenticated != true || hint.GetClaim(Claims.Subject) is null))
+        {
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            Error = "The id_token_hint is not a valid ID token issued here.";
+            return Page();
+        }
+
         var current = await BrowserSession.GetAsync(HttpContext);
         if (current is null)
         {
@@ -49,7 +63,6 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
             return LocalRedirect(SignInServices.AccountPath);
         }
 
-        var hint = (await HttpContext.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
         var ofThisSession = hint?.GetClaim(PortcullisClaims.SessionId) == current.SessionId;
         if (ofThisSession || decision == "signout")
         {
