@@ -1,0 +1,109 @@
+using System.Net;
+using System.Text.Json;
+using Portcullis.Tests.Infrastructure;
+using Portcullis.Tests.Tokens;
+
+namespace Portcullis.Tests.SignIn;
+
+/// <summary>
+/// The OpenID Foundation's Config OP plan (<c>oidcc-config-certification-test-plan</c>): the discovery document, and
+/// key rotation seen by a relying party that validates ID tokens against the JWKS. Its own server, since rotating
+/// the keys changes what every other test would see.
+/// </summary>
+public sealed class OidcConformanceConfigTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private readonly OidcConformanceKit _kit = new(fixture.Server, fixture.Client);
+
+    [Fact]
+    public async Task oidcc_discovery_endpoint_verification()
+    {
+        using var response = await fixture.Client.GetAsync(".well-known/openid-configuration");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
+        var config = await response.JsonAsync();
+
+        // issuer: the URL the document was fetched from, minus /.well-known/openid-configuration (Discovery §4.3).
+        var fetchedFrom = new Uri(fixture.Server.BaseAddress, ".well-known/openid-configuration").AbsoluteUri;
+        var issuer = config.GetProperty("issuer").GetString()!;
+        Assert.Equal(fetchedFrom[..^".well-known/openid-configuration".Length], issuer);
+        Assert.StartsWith("https://", issuer, StringComparison.Ordinal);
+
+        foreach (var endpoint in new[] { "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri" })
+        {
+            var url = new Uri(config.GetProperty(endpoint).GetString()!);
+            Assert.Equal("https", url.Scheme);
+            Assert.Equal(new Uri(issuer).Authority, url.Authority);
+        }
+
+        static string[] Values(JsonElement config, string name) => [.. config.GetProperty(name).EnumerateArray().Select(v => v.GetString()!)];
+        Assert.Contains("openid", Values(config, "scopes_supported"));
+        Assert.Contains("code", Values(config, "response_types_supported"));
+        Assert.NotEmpty(Values(config, "subject_types_supported"));
+        Assert.All(Values(config, "subject_types_supported"), t => Assert.Contains(t, new[] { "public", "pairwise" }));
+        Assert.Contains("ES256", Values(config, "id_token_signing_alg_values_supported"));
+        Assert.DoesNotContain("none", Values(config, "id_token_signing_alg_values_supported"));
+
+        // The suite's recommended fields, where present, are consistent.
+        if (config.TryGetProperty("token_endpoint_auth_methods_supported", out _))
+        {
+            var methods = Values(config, "token_endpoint_auth_methods_supported");
+            Assert.Contains("client_secret_basic", methods);
+            Assert.Contains("client_secret_post", methods);
+        }
+
+        if (config.TryGetProperty("grant_types_supported", out _))
+        {
+            Assert.Contains("authorization_code", Values(config, "grant_types_supported"));
+        }
+
+        if (config.TryGetProperty("claims_supported", out _))
+        {
+            Assert.Contains("sub", Values(config, "claims_supported"));
+        }
+
+        // jwks_uri answers with keys.
+        var jwks = await _kit.JwksAsync();
+        Assert.NotEmpty(jwks.Keys);
+    }
+
+    [Fact]
+    public async Task oidcc_server_rotate_keys()
+    {
+        var client = await _kit.ClientAsync();
+        var (_, username) = await _kit.UserAsync();
+        using var browser = await _kit.SignedInAsync(username);
+
+        async Task<(JsonElement Tokens, string Nonce)> IssueAsync()
+        {
+            var request = OidcConformanceKit.Request(client);
+            using var response = await browser.GetAsync(BrowserFlow.AuthorizeUrl(request));
+            var code = _kit.CodeOf(response.Headers.Location!, request);
+            using var exchanged = await OidcConformanceKit.ExchangeAsync(browser, client, code);
+            Assert.Equal(HttpStatusCode.OK, exchanged.StatusCode);
+            return (await exchanged.JsonAsync(), request["nonce"]!);
+        }
+
+        var (before, beforeNonce) = await IssueAsync();
+        var oldKid = (await _kit.ValidIdTokenAsync(before, client, beforeNonce)).Kid;
+
+        var cli = await fixture.Server.RunCliAsync(null, "keys", "rotate", "--json");
+        Assert.True(cli.ExitCode == 0, cli.Error);
+        var newKid = JsonDocument.Parse(cli.Out).RootElement.GetProperty("kid").GetString()!;
+        Assert.NotEqual(oldKid, newKid);
+
+        // New ID tokens are signed by the new key, and verify with it from the JWKS.
+        string? issuedKid = null;
+        Assert.True(await Refusal.EventuallyAsync(async () =>
+        {
+            var (after, afterNonce) = await IssueAsync();
+            issuedKid = (await _kit.ValidIdTokenAsync(after, client, afterNonce)).Kid;
+            return issuedKid == newKid;
+        }, TimeSpan.FromSeconds(5)), $"new ID tokens still carry kid {issuedKid}");
+
+        // The old ID token still verifies against the JWKS (the old key stays published until its tokens expire).
+        Assert.Equal(oldKid, (await _kit.ValidIdTokenAsync(before, client, beforeNonce)).Kid);
+        using var userInfo = await OidcConformanceKit.UserInfoAsync(browser, before.GetProperty("access_token").GetString()!, HttpMethod.Get);
+        Assert.Equal(HttpStatusCode.OK, userInfo.StatusCode);
+        Assert.Equal("ES256", Jwt.HeaderOf(before.GetProperty("id_token").GetString()!)["alg"]!.GetValue<string>());
+    }
+}
