@@ -195,6 +195,10 @@ internal sealed class OidcConformanceKit(PortcullisServer server, HttpClient api
         return html;
     }
 
+    /// <summary>The error message an error page shows.</summary>
+    public static string ErrorMessage(string html) =>
+        System.Net.WebUtility.HtmlDecode(System.Text.RegularExpressions.Regex.Match(html, "<p class=\"error\" role=\"alert\">([^<]*)</p>").Groups[1].Value);
+
     /// <summary>An error sent back to the client's registered redirect URI, with the state and no code.</summary>
     public Dictionary<string, string> ErrorSentBack(HttpResponseMessage response, IReadOnlyDictionary<string, string?> request)
     {

@@ -127,6 +127,12 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
         var tokens = await ExchangeOkAsync(browser, client, await CodeAtOnceAsync(browser, OidcConformanceKit.Request(client, "openid profile")));
         var claims = await UserInfoOkAsync(browser, tokens, userId.ToString());
         Assert.Equal(username, claims.GetProperty("preferred_username").GetString());
+
+        // Never in the query string (RFC 6750 §2.3, no secret in a URL), as on the API.
+        using var inQuery = await browser.GetAsync("/connect/userinfo?access_token=" + tokens.GetProperty("access_token").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, inQuery.StatusCode);
+        Assert.Contains("error=\"invalid_request\"", inQuery.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(userId.ToString(), await inQuery.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -212,7 +218,7 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
         }
 
         using var response = await AuthorizeAsync(browser, OidcConformanceKit.Request(client, scope));
-        await OidcConformanceKit.ErrorPageAsync(response);
+        Assert.Equal("The specified 'scope' is invalid.", OidcConformanceKit.ErrorMessage(await OidcConformanceKit.ErrorPageAsync(response)));
     }
 
     [Fact]
@@ -482,7 +488,7 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
         var request = OidcConformanceKit.Request(client);
         request["redirect_uri"] = OidcConformanceKit.Redirect + "/unregistered";
         using var response = await AuthorizeAsync(browser, request);
-        await OidcConformanceKit.ErrorPageAsync(response);
+        Assert.StartsWith("The specified 'redirect_uri' is not valid for this", OidcConformanceKit.ErrorMessage(await OidcConformanceKit.ErrorPageAsync(response)), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -555,12 +561,18 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
             ["nonce"] = "ro-nonce",
         });
 
+    /// <summary>
+    /// Request objects are not supported, and discovery says so: the suite skips its unsigned request object modules
+    /// unless <c>none</c> is listed in <c>request_object_signing_alg_values_supported</c>.
+    /// </summary>
     private async Task AssertRequestObjectsUnsupportedAsync()
     {
         using var discovery = await fixture.Client.GetAsync(".well-known/openid-configuration");
         var config = await discovery.JsonAsync();
-        Assert.False(config.TryGetProperty("request_parameter_supported", out var request) && request.GetBoolean());
-        Assert.False(config.TryGetProperty("request_uri_parameter_supported", out var requestUri) && requestUri.GetBoolean());
+        Assert.False(config.GetProperty("request_parameter_supported").GetBoolean());
+        Assert.False(config.GetProperty("request_uri_parameter_supported").GetBoolean());
+        Assert.False(config.TryGetProperty("request_object_signing_alg_values_supported", out var algs)
+            && algs.EnumerateArray().Any(a => a.GetString() == "none"), algs.ToString());
     }
 
     [Fact]
@@ -568,7 +580,7 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
     {
         await AssertRequestObjectsUnsupportedAsync();
         var html = await RefusedRequestAsync("request_uri", "https://rp.conformance.example/request.jwt");
-        Assert.Contains("request_uri", html, StringComparison.Ordinal);
+        Assert.Equal("The 'request_uri' parameter is not supported.", OidcConformanceKit.ErrorMessage(html));
     }
 
     [Fact]
@@ -577,16 +589,22 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
         await AssertRequestObjectsUnsupportedAsync();
         var client = await _kit.ClientAsync();
         var html = await RefusedRequestAsync("request", UnsignedRequestObject(client, OidcConformanceKit.Redirect));
-        Assert.Contains("request", html, StringComparison.Ordinal);
+        Assert.Equal("The 'request' parameter is not supported.", OidcConformanceKit.ErrorMessage(html));
     }
 
     [Fact]
     public async Task oidcc_ensure_request_object_with_redirect_uri()
     {
-        // Only where request objects are supported; they are not, so a request object is refused whatever its redirect_uri.
+        // The suite puts the registered redirect_uri in the request object and an unregistered one outside it. Request
+        // objects are not supported: an error page, redirected nowhere (the suite asks for a screenshot).
         await AssertRequestObjectsUnsupportedAsync();
-        var client = await _kit.ClientAsync();
-        await RefusedRequestAsync("request", UnsignedRequestObject(client, "https://evil.example/cb"));
+        var (client, browser, _, _) = await SignedInAsync();
+        using var _ = browser;
+        var request = OidcConformanceKit.Request(client);
+        request["redirect_uri"] = "https://rp.conformance.example/unregistered";
+        request["request"] = UnsignedRequestObject(client, OidcConformanceKit.Redirect);
+        using var response = await AuthorizeAsync(browser, request);
+        Assert.Equal("The 'request' parameter is not supported.", OidcConformanceKit.ErrorMessage(await OidcConformanceKit.ErrorPageAsync(response)));
     }
 
     [Fact]
@@ -602,44 +620,54 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
         Assert.Equal(["sub"], Names(await UserInfoOkAsync(browser, tokens, userId.ToString())));
     }
 
-    [Fact]
-    public async Task oidcc_refresh_token()
-    {
-        var (client, browser, _, _) = await SignedInAsync();
-        using var browserScope = browser;
-        var request = OidcConformanceKit.Request(client, "openid offline_access");
-        var tokens = await ExchangeOkAsync(browser, client, await CodeAtOnceAsync(browser, request));
-        var idToken = await _kit.ValidIdTokenAsync(tokens, client, request["nonce"]);
-        var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
-
-        using var refreshed = await OidcConformanceKit.TokenAsync(browser, client, new Dictionary<string, string>
+    private static Task<HttpResponseMessage> RefreshAsync(BrowserFlow browser, Client client, string refreshToken) =>
+        OidcConformanceKit.TokenAsync(browser, client, new Dictionary<string, string>
         {
             ["grant_type"] = "refresh_token",
             ["refresh_token"] = refreshToken,
         });
+
+    [Fact]
+    public async Task oidcc_refresh_token()
+    {
+        // As the suite: offline_access with prompt=consent (OpenID Connect Core §11), then refresh with the client's
+        // authentication; the new ID token keeps iss, sub, aud (§12.2); a refresh token is bound to its client.
+        var (client, browser, _, _) = await SignedInAsync();
+        using var browserScope = browser;
+        var request = OidcConformanceKit.Request(client, "openid offline_access");
+        request["prompt"] = "consent";
+        var tokens = await ExchangeOkAsync(browser, client, await CodeAtOnceAsync(browser, request));
+        var idToken = await _kit.ValidIdTokenAsync(tokens, client, request["nonce"]);
+        var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
+        Assert.All(refreshToken, c => Assert.InRange(c, '\x20', '\x7E')); // RFC 6749 A.17
+
+        using var refreshed = await RefreshAsync(browser, client, refreshToken);
         Assert.True(refreshed.StatusCode == HttpStatusCode.OK, await refreshed.Content.ReadAsStringAsync());
         var next = await refreshed.JsonAsync();
         Assert.NotEqual(refreshToken, next.GetProperty("refresh_token").GetString());
-        if (next.TryGetProperty("id_token", out var renewed))
-        {
-            // OpenID Connect Core §12.2: same iss, sub, aud; no nonce obligation.
-            var token = await _kit.ValidIdTokenAsync(renewed.GetString()!, client, idToken.TryGetPayloadValue<string>("nonce", out var n) && Jwt.PayloadOf(renewed.GetString()!).ContainsKey("nonce") ? n : null, next.GetProperty("access_token").GetString());
-            Assert.Equal(idToken.Subject, token.Subject);
-            Assert.Equal(idToken.Issuer, token.Issuer);
-            Assert.Equal(idToken.Audiences, token.Audiences);
-        }
+        var renewed = next.GetProperty("id_token").GetString()!;
+        var renewedNonce = Jwt.PayloadOf(renewed).ContainsKey("nonce") ? request["nonce"] : null; // if present, the original's
+        var token = await _kit.ValidIdTokenAsync(renewed, client, renewedNonce, next.GetProperty("access_token").GetString());
+        Assert.Equal(idToken.Subject, token.Subject);
+        Assert.Equal(idToken.Issuer, token.Issuer);
+        Assert.Equal(idToken.Audiences, token.Audiences);
+        Assert.Equal(idToken.GetPayloadValue<long>("auth_time"), token.GetPayloadValue<long>("auth_time"));
 
         using (var userInfo = await OidcConformanceKit.UserInfoAsync(browser, next.GetProperty("access_token").GetString()!, HttpMethod.Get))
         {
             Assert.Equal(HttpStatusCode.OK, userInfo.StatusCode);
         }
 
-        // Rotated: the old refresh token is spent.
-        using var reused = await OidcConformanceKit.TokenAsync(browser, client, new Dictionary<string, string>
+        // Bound to its client: another client presenting it (with its own valid secret) is refused.
+        var other = await _kit.ClientAsync("Conformance RP 2");
+        using (var stolen = await RefreshAsync(browser, other, next.GetProperty("refresh_token").GetString()!))
         {
-            ["grant_type"] = "refresh_token",
-            ["refresh_token"] = refreshToken,
-        });
+            Assert.Equal(HttpStatusCode.BadRequest, stolen.StatusCode);
+            Assert.Equal("invalid_grant", (await stolen.JsonAsync()).GetProperty("error").GetString());
+        }
+
+        // Rotated: the old refresh token is spent.
+        using var reused = await RefreshAsync(browser, client, refreshToken);
         Assert.Equal(HttpStatusCode.BadRequest, reused.StatusCode);
         Assert.Equal("invalid_grant", (await reused.JsonAsync()).GetProperty("error").GetString());
     }
