@@ -89,11 +89,14 @@ public sealed class OidcConformanceLogoutTests(ServerFixture fixture) : IClassFi
     [Fact]
     public async Task oidcc_rp_initiated_logout()
     {
+        // A 128-character state, as the suite sends, comes back unchanged.
         using var s = await SignedInAsync();
+        var state = string.Concat(Enumerable.Range(0, 4).Select(_ => Guid.NewGuid().ToString("N")));
+        Assert.Equal(128, state.Length);
         using var response = await s.Browser.GetAsync(EndSessionUrl(
-            ("id_token_hint", s.IdToken), ("post_logout_redirect_uri", OidcConformanceKit.AfterLogout), ("state", "logout-state")));
+            ("id_token_hint", s.IdToken), ("post_logout_redirect_uri", OidcConformanceKit.AfterLogout), ("state", state)));
         Assert.Equal(HttpStatusCode.Found, response.StatusCode);
-        Assert.Equal(OidcConformanceKit.AfterLogout + "?state=logout-state", response.Headers.Location!.AbsoluteUri);
+        Assert.Equal(OidcConformanceKit.AfterLogout + "?state=" + state, response.Headers.Location!.AbsoluteUri);
         await AssertEndedAsync(s);
     }
 
@@ -149,13 +152,21 @@ public sealed class OidcConformanceLogoutTests(ServerFixture fixture) : IClassFi
     [Fact]
     public async Task oidcc_rp_initiated_logout_no_id_token_hint()
     {
-        // client_id names the RP, but nothing proves it is this session's: the person confirms, then back with state.
+        // As the suite sends it: post_logout_redirect_uri and state, nothing saying which client asks. The person
+        // confirms, and is not sent to that URI (the suite fails the module if it is called).
         using var s = await SignedInAsync();
-        var url = EndSessionUrl(("client_id", s.Client.ClientId), ("post_logout_redirect_uri", OidcConformanceKit.AfterLogout), ("state", "nohint"));
+        var url = EndSessionUrl(("post_logout_redirect_uri", OidcConformanceKit.AfterLogout), ("state", "nohint"));
         using var confirmed = await ConfirmAsync(s, url);
-        Assert.Equal(HttpStatusCode.Found, confirmed.StatusCode);
-        Assert.Equal(OidcConformanceKit.AfterLogout + "?state=nohint", confirmed.Headers.Location!.AbsoluteUri);
+        await AssertSignedOutPageAsync(confirmed);
         await AssertEndedAsync(s);
+
+        // With client_id (RP-Initiated Logout §2), the client is known and its registered URI is used, with the state.
+        using var again = await SignedInAsync();
+        var named = EndSessionUrl(("client_id", again.Client.ClientId), ("post_logout_redirect_uri", OidcConformanceKit.AfterLogout), ("state", "named"));
+        using var back = await ConfirmAsync(again, named);
+        Assert.Equal(HttpStatusCode.Found, back.StatusCode);
+        Assert.Equal(OidcConformanceKit.AfterLogout + "?state=named", back.Headers.Location!.AbsoluteUri);
+        await AssertEndedAsync(again);
     }
 
     [Fact]

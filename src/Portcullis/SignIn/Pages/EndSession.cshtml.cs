@@ -55,7 +55,7 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         var current = await BrowserSession.GetAsync(HttpContext);
         if (current is null)
         {
-            return Done(request); // nothing to end here
+            return Done(request, hint); // nothing to end here
         }
 
         if (decision == "stay")
@@ -67,7 +67,7 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         if (ofThisSession || decision == "signout")
         {
             await sessions.EndAsync(HttpContext, current, ct);
-            return Done(request);
+            return Done(request, hint);
         }
 
         var clientId = request.ClientId ?? hint?.GetPresenters().FirstOrDefault();
@@ -90,10 +90,14 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         return Page();
     }
 
-    /// <summary>To the client's registered post-logout URI (OpenIddict adds <c>state</c>), or the signed-out page.</summary>
-    private IActionResult Done(OpenIddictRequest request)
+    /// <summary>
+    /// To the client's registered post-logout URI (OpenIddict adds <c>state</c>) when the request says which client it
+    /// is — a valid <c>id_token_hint</c> or a <c>client_id</c>; a bare <c>post_logout_redirect_uri</c> could be any
+    /// client's, so then (as without one) the signed-out page (RP-Initiated Logout §2-3).
+    /// </summary>
+    private IActionResult Done(OpenIddictRequest request, System.Security.Claims.ClaimsPrincipal? hint)
     {
-        if (string.IsNullOrEmpty(request.PostLogoutRedirectUri))
+        if (string.IsNullOrEmpty(request.PostLogoutRedirectUri) || (hint is null && string.IsNullOrEmpty(request.ClientId)))
         {
             SignedOut = true;
             return Page();
