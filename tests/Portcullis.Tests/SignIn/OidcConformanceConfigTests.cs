@@ -28,7 +28,10 @@ public sealed class OidcConformanceConfigTests(ServerFixture fixture) : IClassFi
         Assert.Equal(fetchedFrom[..^".well-known/openid-configuration".Length], issuer);
         Assert.StartsWith("https://", issuer, StringComparison.Ordinal);
 
-        foreach (var endpoint in new[] { "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri" })
+        // Every endpoint (the suite: all endpoints are https), the required ones present.
+        var endpoints = config.EnumerateObject().Where(p => p.Name.EndsWith("_endpoint", StringComparison.Ordinal) || p.Name == "jwks_uri").Select(p => p.Name).ToList();
+        Assert.Subset(endpoints.ToHashSet(), new HashSet<string> { "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri" });
+        foreach (var endpoint in endpoints)
         {
             var url = new Uri(config.GetProperty(endpoint).GetString()!);
             Assert.Equal("https", url.Scheme);
@@ -55,9 +58,27 @@ public sealed class OidcConformanceConfigTests(ServerFixture fixture) : IClassFi
         Assert.False(config.GetProperty("claims_parameter_supported").GetBoolean());
         Assert.Equal(["S256"], Values(config, "code_challenge_methods_supported"));
 
-        // jwks_uri answers with keys.
-        var jwks = await _kit.JwksAsync();
-        Assert.NotEmpty(jwks.Keys);
+        // jwks_uri answers with public keys, each with a distinct kid.
+        await AssertJwksAsync();
+    }
+
+    /// <summary>The suite's JWKS checks: keys with a kid each, distinct, no private or symmetric key material.</summary>
+    private async Task<string[]> AssertJwksAsync()
+    {
+        var keys = JsonDocument.Parse(await fixture.Client.GetStringAsync(".well-known/jwks")).RootElement.GetProperty("keys").EnumerateArray().ToList();
+        Assert.NotEmpty(keys);
+        var kids = keys.Select(k => k.GetProperty("kid").GetString()!).ToArray();
+        Assert.All(kids, kid => Assert.False(string.IsNullOrEmpty(kid)));
+        Assert.Equal(kids.Length, kids.Distinct(StringComparer.Ordinal).Count());
+        foreach (var key in keys)
+        {
+            foreach (var secret in new[] { "d", "k", "p", "q", "dp", "dq", "qi" })
+            {
+                Assert.False(key.TryGetProperty(secret, out _), $"private or symmetric key material ({secret}) in the JWKS");
+            }
+        }
+
+        return kids;
     }
 
     [Fact]
@@ -80,6 +101,9 @@ public sealed class OidcConformanceConfigTests(ServerFixture fixture) : IClassFi
         var (before, beforeNonce) = await IssueAsync();
         var oldKid = (await _kit.ValidIdTokenAsync(before, client, beforeNonce)).Kid;
 
+        var kidsBefore = await AssertJwksAsync();
+        Assert.Contains(oldKid, kidsBefore);
+
         var cli = await fixture.Server.RunCliAsync(null, "keys", "rotate", "--json");
         Assert.True(cli.ExitCode == 0, cli.Error);
         var newKid = JsonDocument.Parse(cli.Out).RootElement.GetProperty("kid").GetString()!;
@@ -93,6 +117,12 @@ public sealed class OidcConformanceConfigTests(ServerFixture fixture) : IClassFi
             issuedKid = (await _kit.ValidIdTokenAsync(after, client, afterNonce)).Kid;
             return issuedKid == newKid;
         }, TimeSpan.FromSeconds(5)), $"new ID tokens still carry kid {issuedKid}");
+
+        // The JWKS after: a new key, and the old one still there (the suite compares the two sets).
+        var kidsAfter = await AssertJwksAsync();
+        Assert.Contains(newKid, kidsAfter);
+        Assert.DoesNotContain(newKid, kidsBefore);
+        Assert.Subset(kidsAfter.ToHashSet(), kidsBefore.ToHashSet());
 
         // The old ID token still verifies against the JWKS (the old key stays published until its tokens expire).
         Assert.Equal(oldKid, (await _kit.ValidIdTokenAsync(before, client, beforeNonce)).Kid);
