@@ -44,9 +44,10 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
     public async Task OnPageHandlerExecutionAsync(PageHandlerExecutingContext context, PageHandlerExecutionDelegate next)
     {
         var http = context.HttpContext;
-        if (HttpMethods.IsPost(http.Request.Method) && !IsSameOrigin(http))
+        if (HttpMethods.IsPost(http.Request.Method) && !IsSameOrigin(http)
+            && !context.ActionDescriptor.EndpointMetadata.OfType<AcceptsCrossSitePostAttribute>().Any())
         {
-            context.Result = new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = "A form from another site was refused.", ContentType = "text/plain; charset=utf-8" };
+            context.Result = CrossSiteRefusal();
             return;
         }
 
@@ -65,7 +66,10 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
         await next();
     }
 
-    private static bool IsSameOrigin(HttpContext http)
+    public static ContentResult CrossSiteRefusal() =>
+        new() { StatusCode = StatusCodes.Status403Forbidden, Content = "A form from another site was refused.", ContentType = "text/plain; charset=utf-8" };
+
+    public static bool IsSameOrigin(HttpContext http)
     {
         var request = http.Request;
 
@@ -85,3 +89,11 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
         return request.Headers.Origin.Count == 0;
     }
 }
+
+/// <summary>
+/// A page that takes a request posted from another site — the authorization request by POST (OpenID Connect Core
+/// §3.1.2.1), which the relying party's page sends — and therefore checks the origin and antiforgery token of its
+/// own state-changing posts itself (<see cref="PageSecurity.IsSameOrigin"/>, <c>IAntiforgery</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class AcceptsCrossSitePostAttribute : Attribute;

@@ -17,6 +17,13 @@ public static class UserInfoEndpoint
 {
     public static async Task<IResult> HandleAsync(HttpContext http, RevocationState revocations, UserManager<User> users)
     {
+        // RFC 6750 §2.3: a token in the URL ends up in logs and histories. The header, or a form body (§2.2), as on
+        // the API, which never reads the query string; OpenIddict alone would take it from there.
+        if (http.Request.Query.ContainsKey(Parameters.AccessToken))
+        {
+            return Refuse(Errors.InvalidRequest, "The access token must not be sent in the query string.");
+        }
+
         var principal = (await http.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
         if (principal is null
             || !Guid.TryParse(principal.GetClaim(Claims.Subject), out var userId)
@@ -27,13 +34,7 @@ public static class UserInfoEndpoint
             || await users.FindByIdAsync(userId.ToString()) is not { } user
             || user.IsDisabled || user.SecurityEpoch != epoch)
         {
-            return Results.Challenge(
-                new AuthenticationProperties(new Dictionary<string, string?>
-                {
-                    [OpenIddictServerAspNetCoreConstants.Properties.Error] = Errors.InvalidToken,
-                    [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = "The access token is no longer valid.",
-                }),
-                [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+            return Refuse(Errors.InvalidToken, "The access token is no longer valid.");
         }
 
         var claims = new Dictionary<string, object?>(StringComparer.Ordinal) { [Claims.Subject] = user.Id.ToString() };
@@ -51,4 +52,13 @@ public static class UserInfoEndpoint
 
         return Results.Json(claims);
     }
+
+    private static IResult Refuse(string error, string description) =>
+        Results.Challenge(
+            new AuthenticationProperties(new Dictionary<string, string?>
+            {
+                [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
+                [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
+            }),
+            [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
 }

@@ -313,6 +313,50 @@ public sealed class SignInRefusalTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task K02_a_consent_answer_without_its_antiforgery_token_or_from_another_origin_grants_nothing()
+    {
+        // The authorization request itself may be posted from the client's site (OpenID Connect Core §3.1.2.1); the
+        // consent answer may not.
+        var created = await BrowserFlow.RegisterClientAsync(_server, new ClientAdministration.ClientSpec(
+            "Consent app", ["openid"], "confidential", [Redirect]));
+        using var browser = await SignedInAsync(await UserAsync());
+        var request = BrowserFlow.CodeRequest(created.ClientId, Redirect, BrowserFlow.NewPkce().Challenge, "openid");
+        var url = BrowserFlow.AuthorizeUrl(request);
+        using var page = await browser.GetAsync(url);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        var allow = ("decision", "allow");
+
+        using (var noToken = await browser.PostFormAsync(url, html, new Dictionary<string, string>(), allow, withAntiforgery: false))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
+            Assert.Null(noToken.Headers.Location);
+        }
+
+        using (var crossSite = await browser.PostFormAsync(url, html, new Dictionary<string, string>(), allow, origin: "https://evil.example"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, crossSite.StatusCode);
+            Assert.Null(crossSite.Headers.Location);
+        }
+
+        // The request posted from another site without a decision is only a request: the consent page again.
+        var posted = new HttpRequestMessage(HttpMethod.Post, "/connect/authorize")
+        {
+            Content = new FormUrlEncodedContent(request.Select(p => new KeyValuePair<string, string>(p.Key, p.Value!))),
+        };
+        posted.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "cross-site");
+        using (var asked = await browser.Http.SendAsync(posted))
+        {
+            Assert.Equal(HttpStatusCode.OK, asked.StatusCode);
+            Assert.Contains("name=\"decision\"", await asked.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var allowed = await browser.PostFormAsync(url, html, new Dictionary<string, string>(), allow);
+        Assert.Equal(HttpStatusCode.Found, allowed.StatusCode);
+        Assert.StartsWith(Redirect + "?code=", allowed.Headers.Location!.AbsoluteUri, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task K01_the_session_cookie_is_host_only_secure_httponly_and_lax_and_a_new_one_each_sign_in()
     {
         var username = await UserAsync();

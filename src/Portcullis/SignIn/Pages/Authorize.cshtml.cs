@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -22,10 +23,15 @@ namespace Portcullis.SignIn.Pages;
 /// page and back. A third-party client without the user's consent to these scopes: the consent page, whose answer
 /// is posted back here. Then a code, bound to the browser session (<c>sid</c>), so ending that session ends what the
 /// code is exchanged for. An error that cannot go back to a registered redirect URI is shown here, never redirected.
+/// <para>The request itself may come by GET or by POST from the relying party's page (OpenID Connect Core §3.1.2.1),
+/// so a post is not refused for its origin or a missing antiforgery token; the consent answer (a post with
+/// <c>decision</c>) is, as on every other page.</para>
 /// </summary>
+[IgnoreAntiforgeryToken(Order = 2000)] // after the folder's AutoValidateAntiforgeryToken (1000): the last policy wins
+[AcceptsCrossSitePost]
 public sealed class AuthorizeModel(
     IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations, UserManager<User> users,
-    IOptions<TokensOptions> tokens, AuditLog audit, PortcullisDb db, TimeProvider time) : PageModel
+    IOptions<TokensOptions> tokens, AuditLog audit, PortcullisDb db, TimeProvider time, IAntiforgery antiforgery) : PageModel
 {
     public string? Error { get; private set; }
 
@@ -39,7 +45,26 @@ public sealed class AuthorizeModel(
 
     public Task<IActionResult> OnGetAsync(CancellationToken ct) => HandleAsync(decision: null, ct);
 
-    public Task<IActionResult> OnPostAsync([FromForm(Name = "decision")] string? decision, CancellationToken ct) => HandleAsync(decision ?? "", ct);
+    public async Task<IActionResult> OnPostAsync([FromForm(Name = "decision")] string? decision, CancellationToken ct)
+    {
+        if (decision is null)
+        {
+            return await HandleAsync(decision: null, ct); // an authorization request sent by POST: as by GET
+        }
+
+        // The consent answer: from this origin, with its antiforgery token.
+        if (!PageSecurity.IsSameOrigin(HttpContext))
+        {
+            return PageSecurity.CrossSiteRefusal();
+        }
+
+        if (!await antiforgery.IsRequestValidAsync(HttpContext))
+        {
+            return BadRequest();
+        }
+
+        return await HandleAsync(decision, ct);
+    }
 
     private async Task<IActionResult> HandleAsync(string? decision, CancellationToken ct)
     {

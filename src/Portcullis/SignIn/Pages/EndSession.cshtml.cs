@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using Portcullis.Tokens;
+using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.SignIn.Pages;
 
@@ -38,10 +39,23 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         }
 
         var request = HttpContext.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenIddict request is missing.");
+
+        // OpenIddict treats an invalid id_token_hint as absent; a forged or altered one is refused here, before anything
+        // is ended or anyone redirected (RP-Initiated Logout §2: the OP validates the hint).
+        // (Authentication answers an empty principal for an invalid hint.)
+        var hint = string.IsNullOrEmpty(request.IdTokenHint) ? null
+            : (await HttpContext.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
+        if (!string.IsNullOrEmpty(request.IdTokenHint) && (hint?.Identity?.IsAuthenticated != true || hint.GetClaim(Claims.Subject) is null))
+        {
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            Error = "The id_token_hint is not a valid ID token issued here.";
+            return Page();
+        }
+
         var current = await BrowserSession.GetAsync(HttpContext);
         if (current is null)
         {
-            return Done(request); // nothing to end here
+            return Done(request, hint); // nothing to end here
         }
 
         if (decision == "stay")
@@ -49,12 +63,11 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
             return LocalRedirect(SignInServices.AccountPath);
         }
 
-        var hint = (await HttpContext.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
         var ofThisSession = hint?.GetClaim(PortcullisClaims.SessionId) == current.SessionId;
         if (ofThisSession || decision == "signout")
         {
             await sessions.EndAsync(HttpContext, current, ct);
-            return Done(request);
+            return Done(request, hint);
         }
 
         var clientId = request.ClientId ?? hint?.GetPresenters().FirstOrDefault();
@@ -77,10 +90,14 @@ public sealed class EndSessionModel(BrowserSession sessions, IOpenIddictApplicat
         return Page();
     }
 
-    /// <summary>To the client's registered post-logout URI (OpenIddict adds <c>state</c>), or the signed-out page.</summary>
-    private IActionResult Done(OpenIddictRequest request)
+    /// <summary>
+    /// To the client's registered post-logout URI (OpenIddict adds <c>state</c>) when the request says which client it
+    /// is — a valid <c>id_token_hint</c> or a <c>client_id</c>; a bare <c>post_logout_redirect_uri</c> could be any
+    /// client's, so then (as without one) the signed-out page (RP-Initiated Logout §2-3).
+    /// </summary>
+    private IActionResult Done(OpenIddictRequest request, System.Security.Claims.ClaimsPrincipal? hint)
     {
-        if (string.IsNullOrEmpty(request.PostLogoutRedirectUri))
+        if (string.IsNullOrEmpty(request.PostLogoutRedirectUri) || (hint is null && string.IsNullOrEmpty(request.ClientId)))
         {
             SignedOut = true;
             return Page();
