@@ -14,7 +14,8 @@ public sealed class PageSecurity : IAsyncPageFilter, IOrderedFilter
 {
     private const string FormTargetsKey = "portcullis:form-targets";
 
-    // Before antiforgery (order 1000): a cross-origin post is refused whether or not it has a token.
+    // First among the page filters. Antiforgery is an authorization filter and runs before any of them: a post without
+    // its token is refused there (400); this refuses one that has a token but comes from another origin (403).
     public int Order => -1000;
 
     public static string Policy(IEnumerable<string> formTargets) =>
