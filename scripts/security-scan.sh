@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # External security scanners against a throwaway Portcullis on 127.0.0.1 (TEST_MATRIX T01, T03, T05, H06, V15;
-# A11's discovery side). CI (.ci/run) calls it before the test suite. Every gate prints PASS/FAIL with its reason,
+# A11's discovery side); sqlmap runs once more against a second one on a throwaway PostgreSQL (pg-cluster.sh). CI (.ci/run) calls it before the test suite. Every gate prints PASS/FAIL with its reason,
 # the run ends with a summary table and exits non-zero when any gate failed.
 #
 #   scripts/security-scan.sh [--no-build] [--keep-output DIR]   (DIR receives the scanner outputs and server log)
@@ -409,6 +409,25 @@ PY
   esac
 else
   tool_missing "testssl" testssl
+fi
+
+section "sqlmap on PostgreSQL: time-based payloads, a second server (scripts/security-scan/sqlmap-postgres.sh)"
+# After testssl, so its handshake storm does not disturb the timing that time-based payloads rely on.
+if [ "${have[sqlmap]}" -eq 1 ]; then
+  pg_started=$(date +%s)
+  pg_verdicts=$(scripts/security-scan/sqlmap-postgres.sh "$out/postgres" 2>&1 || true)
+  echo "took $(( $(date +%s) - pg_started ))s"
+  pg_gates=0
+  while read -r verdict name reason; do
+    case "$verdict" in
+      PASS) pass "$name" "$reason"; pg_gates=$((pg_gates + 1)) ;;
+      FAIL) fail "$name" "$reason"; pg_gates=$((pg_gates + 1)) ;;
+    esac
+  done <<<"$pg_verdicts"
+  # Both targets must report: a crash before the verdicts is a failure, not a silent pass.
+  if [ "$pg_gates" -lt 2 ]; then fail "sqlmap-pg" "no verdicts: $(tail -n 3 <<<"$pg_verdicts" | tr '\n' ' ' | cut -c1-300)"; fi
+else
+  tool_missing "sqlmap-pg" sqlmap
 fi
 
 section "slowhttptest: slow headers on /health/live and slow body on /api/accounts (in parallel)"

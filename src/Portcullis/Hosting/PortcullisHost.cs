@@ -142,6 +142,8 @@ public static partial class PortcullisHost
             context.ProblemDetails.Detail = status >= 500 ? null : context.ProblemDetails.Detail;
             context.ProblemDetails.Extensions.Remove("exception");
         });
+        // After AddProblemDetails, so the framework's writer still answers every request that accepts JSON.
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWhateverAccept>();
         services.Configure<ExceptionHandlerOptions>(handler =>
         {
             // A client fault found while reading the request (a body arriving too slowly: 408, a bad framing: 400)

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -16,6 +17,9 @@ public sealed class LogCapture : Portcullis.Hosting.JsonLineProvider
 
     private readonly Action<string> _overflow;
     private readonly StringBuilder _text = new();
+
+    /// <summary>How many characters were captured before the first one still in <see cref="_text"/>.</summary>
+    private long _start;
 
     private LogCapture(IEnumerable<ConsoleFormatter> formatters, Action<string> overflow)
         : base(formatters) => _overflow = overflow;
@@ -47,8 +51,67 @@ public sealed class LogCapture : Portcullis.Hosting.JsonLineProvider
         lock (_text)
         {
             var text = _text.ToString();
+            _start += _text.Length;
             _text.Clear();
             return text;
+        }
+    }
+
+    /// <summary>A position in the capture, for <see cref="EntriesSince"/>.</summary>
+    public long Mark()
+    {
+        lock (_text)
+        {
+            return _start + _text.Length;
+        }
+    }
+
+    /// <summary>
+    /// The entries written since <paramref name="mark"/>, parsed. Fails if some were already drained or handed to
+    /// the canary: a check of fewer entries than were written would pass by accident.
+    /// </summary>
+    public IReadOnlyList<Entry> EntriesSince(long mark)
+    {
+        string text;
+        lock (_text)
+        {
+            Assert.True(mark >= _start, "Log entries since the mark were drained; they cannot be checked.");
+            text = _text.ToString((int)(mark - _start), (int)(_start + _text.Length - mark));
+        }
+
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Entry.Parse)];
+    }
+
+    /// <summary>
+    /// One captured line: what the JSON formatter wrote. <see cref="Exception"/> is the exception's
+    /// <c>ToString()</c> (type name first), absent when none was logged.
+    /// </summary>
+    public sealed record Entry(int EventId, LogLevel Level, string Category, string Message, string? Exception)
+    {
+        public static Entry Parse(string line)
+        {
+            using var json = JsonDocument.Parse(line);
+            var root = json.RootElement;
+            return new Entry(
+                root.GetProperty(nameof(EventId)).GetInt32(),
+                Enum.Parse<LogLevel>(root.GetProperty("LogLevel").GetString()!),
+                root.GetProperty(nameof(Category)).GetString()!,
+                root.GetProperty(nameof(Message)).GetString()!,
+                root.TryGetProperty(nameof(Exception), out var exception) ? exception.GetString() : null);
+        }
+
+        /// <summary>The logged exception's type, looked up by the name its text starts with (null if none was logged).</summary>
+        public Type? ExceptionType()
+        {
+            if (Exception is null)
+            {
+                return null;
+            }
+
+            var name = Exception.Split(':', '\n', '\r')[0].Trim();
+            var type = AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetType(name)).FirstOrDefault(t => t is not null);
+            Assert.True(type is not null, $"The logged exception's type {name} is not loaded.");
+            return type;
         }
     }
 
@@ -61,6 +124,7 @@ public sealed class LogCapture : Portcullis.Hosting.JsonLineProvider
             if (_text.Length > MaxChars)
             {
                 full = _text.ToString();
+                _start += _text.Length;
                 _text.Clear();
             }
         }

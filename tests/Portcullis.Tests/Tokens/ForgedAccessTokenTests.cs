@@ -3,7 +3,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using Portcullis.Tests.Hosting;
@@ -17,31 +16,15 @@ namespace Portcullis.Tests.Tokens;
 /// </summary>
 public sealed class ForgedAccessTokenTests(ForgedAccessTokenTests.Fixture fixture) : IClassFixture<ForgedAccessTokenTests.Fixture>
 {
-    public sealed class Fixture : IAsyncLifetime
+    /// <summary>The shared server, and a user the forged tokens name.</summary>
+    public sealed class Fixture : ServerFixture
     {
-        public PortcullisServer Server { get; private set; } = null!;
-
-        public HttpClient Http { get; private set; } = null!;
-
         internal TokenForge Forge { get; private set; } = null!;
 
-        internal CapturedLogs Logs { get; } = new();
-
-        public async ValueTask InitializeAsync()
-        {
-            Server = await PortcullisServer.StartAsync(services: s => s.AddSingleton<ILoggerProvider>(Logs));
-            Http = Server.CreateClient();
-            Forge = await TokenForge.ForNewUserAsync(Server, Http);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await Server.DisposeAsync();
-        }
+        protected override async Task StartedAsync() => Forge = await TokenForge.ForNewUserAsync(Server, Client);
     }
 
-    private readonly HttpClient _http = fixture.Http;
+    private readonly HttpClient _http = fixture.Client;
     private TokenForge Forge => fixture.Forge;
 
     private async Task AssertAcceptedAsync(string token)
@@ -244,7 +227,7 @@ public sealed class ForgedAccessTokenTests(ForgedAccessTokenTests.Fixture fixtur
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
 
-        var logged = fixture.Logs.Entries.Count;
+        var mark = fixture.Server.Logs.Mark();
         using var response = await _http.GetWithTokenAsync("api/me", token);
         Assert.NotEqual(HttpStatusCode.InternalServerError, response.StatusCode);
         await Refusal.AssertGeneric401Async(response);
@@ -253,9 +236,9 @@ public sealed class ForgedAccessTokenTests(ForgedAccessTokenTests.Fixture fixtur
         Assert.DoesNotContain("/dev/null", text, StringComparison.Ordinal);
 
         // Nothing went wrong inside: no error logged, no exception but a token-validation one, no SQL touched.
-        var entries = fixture.Logs.Entries.Skip(logged).ToList();
+        var entries = fixture.Server.Logs.EntriesSince(mark);
         Assert.DoesNotContain(entries, e => e.Level >= LogLevel.Error);
-        Assert.DoesNotContain(entries, e => e.Exception is not null and not SecurityTokenException);
+        Assert.DoesNotContain(entries, e => e.Exception is not null && !typeof(SecurityTokenException).IsAssignableFrom(e.ExceptionType()));
         Assert.DoesNotContain(entries, e => e.Message.Contains("SQLite", StringComparison.OrdinalIgnoreCase));
 
         static JsonObject With(JsonObject header, string kid)

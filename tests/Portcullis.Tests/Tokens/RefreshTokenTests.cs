@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Portcullis.Hosting;
 using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Tokens;
@@ -82,21 +82,22 @@ public sealed class RefreshTokenTests(ServerFixture fixture) : IClassFixture<Ser
     [Fact]
     public async Task S02_reuse_is_logged_as_authn_token_reuse_without_the_token()
     {
-        var logs = new CapturedLogs();
-        await using var server = await PortcullisServer.StartAsync(services: s => s.AddSingleton<ILoggerProvider>(logs));
+        await using var server = await PortcullisServer.StartAsync();
         using var http = server.CreateClient();
         var (id, _, tokens) = await http.NewUserAsync("s02log");
         using var first = await http.RefreshAsync(tokens.RefreshToken!);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        Assert.DoesNotContain(logs.Entries, e => e.EventId.Name == "authn_token_reuse"); // a normal rotation is not reuse
+        // The JSON line carries the event id, not its name: authn_token_reuse is EventIds.Tokens.RefreshTokenReuse.
+        Assert.DoesNotContain(server.Logs.EntriesSince(0), e => e.EventId == EventIds.Tokens.RefreshTokenReuse); // a normal rotation is not reuse
 
         using var reuse = await http.RefreshAsync(tokens.RefreshToken!);
         await Refusal.AssertInvalidGrantAsync(reuse);
 
-        var entry = Assert.Single(logs.Entries, e => e.EventId.Name == "authn_token_reuse");
+        var entry = Assert.Single(server.Logs.EntriesSince(0), e => e.EventId == EventIds.Tokens.RefreshTokenReuse);
         Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.StartsWith("authn_token_reuse:", entry.Message, StringComparison.Ordinal);
         Assert.Contains(id.ToString(), entry.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains(tokens.RefreshToken!, StringComparison.Ordinal)
+        Assert.DoesNotContain(server.Logs.EntriesSince(0), e => e.Message.Contains(tokens.RefreshToken!, StringComparison.Ordinal)
             || e.Message.Contains(tokens.AccessToken, StringComparison.Ordinal));
     }
 

@@ -151,29 +151,3 @@ internal static class StoredText
         return false;
     }
 }
-
-/// <summary>Keeps every log entry the server writes, to assert on what was (or was not) logged.</summary>
-internal sealed class CapturedLogs : Microsoft.Extensions.Logging.ILoggerProvider
-{
-    private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _entries = new();
-
-    public sealed record Entry(string Category, Microsoft.Extensions.Logging.LogLevel Level, Microsoft.Extensions.Logging.EventId EventId, string Message, Exception? Exception);
-
-    public IReadOnlyList<Entry> Entries => [.. _entries];
-
-    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(CapturedLogs owner, string category) : Microsoft.Extensions.Logging.ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner._entries.Enqueue(new Entry(category, logLevel, eventId, formatter(state, exception), exception));
-    }
-}
