@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using OpenIddict.Abstractions;
 using Portcullis.Accounts;
@@ -17,7 +18,7 @@ namespace Portcullis.SignIn.Pages;
 public sealed class AccountModel(
     BrowserSession browser, UserSessions sessions, UserManager<User> users, Credentials credentials, PasswordPolicy passwords,
     SessionTerminator terminator, IOpenIddictAuthorizationManager authorizations, IOpenIddictApplicationManager applications,
-    IOpenIddictTokenManager tokens, AuditLog audit) : PageModel
+    PortcullisDb db, AuditLog audit) : PageModel
 {
     public sealed record Consent(string Id, string Client, IReadOnlyList<string> Scopes);
 
@@ -102,16 +103,25 @@ public sealed class AccountModel(
             return await ShowAsync(current, ct, error: "That consent was not found.", status: StatusCodes.Status404NotFound);
         }
 
-        // The consent goes, and with it the client's refresh tokens for this user: it must ask again.
+        // The consent goes, and with it the client's refresh tokens for this user: it must ask again. One UPDATE for
+        // the tokens (OpenIddict's TryRevokeAsync swallows a failure, and PostgreSQL cannot write while a query over
+        // the same tokens is still being read).
         var applicationId = await authorizations.GetApplicationIdAsync(consent, ct);
         audit.Record(AuditEvents.ConsentRevoked, AuditOutcomes.Success, $"client:{applicationId}", actor: $"user:{current.UserId}");
-        await authorizations.TryRevokeAsync(consent, ct);
+        if (!await authorizations.TryRevokeAsync(consent, ct))
+        {
+            return await ShowAsync(current, ct, error: "The consent could not be revoked. Try again.", status: StatusCodes.Status409Conflict);
+        }
+
         if (applicationId is not null)
         {
-            await foreach (var token in tokens.FindAsync(current.UserId.ToString(), applicationId, status: null, type: null, ct))
-            {
-                await tokens.TryRevokeAsync(token, ct);
-            }
+            var subject = current.UserId.ToString();
+            var stamp = Guid.NewGuid().ToString();
+            await db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>()
+                .Where(t => t.Subject == subject && t.Application!.Id == applicationId && t.Status == Statuses.Valid)
+                .ExecuteUpdateAsync(set => set
+                    .SetProperty(t => t.Status, Statuses.Revoked)
+                    .SetProperty(t => t.ConcurrencyToken, stamp), ct);
         }
 
         return await ShowAsync(current, ct, message: "Access was revoked.");
