@@ -42,6 +42,7 @@ public static class TokenServices
         services.AddScoped<RefreshGrant>();
         services.AddScoped<ClientCredentialsGrant>();
         services.AddScoped<AuthorizationCodeGrant>();
+        services.AddScoped<SessionContinuation>();
         services.AddHostedService<TokenStateSync>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysSetup>();
