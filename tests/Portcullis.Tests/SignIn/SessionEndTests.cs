@@ -62,7 +62,11 @@ public sealed partial class SessionEndTests(Admin.AdminFixture fixture) : IClass
         Assert.Equal(HttpStatusCode.Found, response.StatusCode);
         Assert.Equal(AfterLogout + "?state=bye-1", response.Headers.Location!.AbsoluteUri);
         await AssertEndedAsync(browser, clientId, tokens);
-        Assert.Contains("authn_signout", await AuditNamesAsync(), StringComparer.Ordinal);
+        var audited = await AuditNamesAsync();
+        Assert.Contains("authn_signin_success", audited, StringComparer.Ordinal);
+        Assert.Contains("authn_code_issued", audited, StringComparer.Ordinal);
+        Assert.Contains("authn_code_redeemed", audited, StringComparer.Ordinal);
+        Assert.Contains("authn_signout", audited, StringComparer.Ordinal);
     }
 
     [Fact]

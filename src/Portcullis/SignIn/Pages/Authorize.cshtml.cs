@@ -31,7 +31,7 @@ namespace Portcullis.SignIn.Pages;
 [AcceptsCrossSitePost]
 public sealed class AuthorizeModel(
     IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations, UserManager<User> users,
-    IOptions<TokensOptions> tokens, AuditLog audit, PortcullisDb db, TimeProvider time, IAntiforgery antiforgery) : PageModel
+    IOptions<TokensOptions> tokens, AuditLog audit, TimeProvider time, IAntiforgery antiforgery) : PageModel
 {
     public string? Error { get; private set; }
 
@@ -153,12 +153,8 @@ public sealed class AuthorizeModel(
         principal.SetAuthorizationId(current.SessionId); // every token of this sign-in belongs to the browser session
         TokenPrincipals.SetDestinations(principal);
 
-        // Staged: OpenIddict's save of the code entry carries it.
+        // Staged: OpenIddict's save of the code entry (same context) carries it, in one commit.
         audit.Record(AuditEvents.CodeIssued, AuditOutcomes.Success, $"session:{current.SessionId}", new { client = request.ClientId, scopes }, actor: $"user:{user.Id}");
-        if (db.ChangeTracker.HasChanges())
-        {
-            await db.SaveChangesAsync(ct);
-        }
 
         return SignIn(principal, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
