@@ -11,6 +11,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
+using Portcullis.Access;
 using Portcullis.Audit;
 using Portcullis.Cli;
 using Portcullis.Hosting;

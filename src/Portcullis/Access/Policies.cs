@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
 using Portcullis.Hosting;
-using Portcullis.Tokens;
 
 namespace Portcullis.Access;
 
@@ -21,11 +20,13 @@ public static class Roles
 /// <para>
 /// The access feature owns who may do what: built-in roles, the permission catalogue (<see cref="Permissions"/>),
 /// the permissions of each role read from the database and cached (<see cref="RolePermissions"/>), the policies
-/// (deny by default, the user policy, <c>RequirePermission</c>) and the 401/403 problem answers.
+/// (deny by default, the user policy, <c>RequirePermission</c>) and the 401/403 problem answers; and what every
+/// feature needs to know about the caller: the private claim names (<see cref="PortcullisClaims"/>), the caller's
+/// user id (<see cref="CallerClaims"/>), and what makes a live token, session or user invalid, kept in memory
+/// (<see cref="RevocationState"/>; the tokens feature reads its feed).
 /// </para>
 /// <para>
-/// Uses Storage (roles), Tokens (<c>RevocationState</c>: the caller's current roles), Audit (denials, aggregated)
-/// and Hosting (problem types, metrics).
+/// Uses Storage (roles, the revocation feed), Audit (denials, aggregated) and Hosting (problem types, metrics).
 /// </para>
 /// </summary>
 public static class Policies

@@ -3,7 +3,6 @@ using System.Collections.Frozen;
 using System.Security.Claims;
 using Microsoft.EntityFrameworkCore;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Access;
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using Portcullis.Access;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 
@@ -14,9 +15,9 @@ namespace Portcullis.Accounts;
 /// (<see cref="Credentials"/>); ending sessions (<see cref="SessionTerminator"/>, <see cref="UserSessions"/>).
 /// </para>
 /// <para>
-/// Uses Storage (the DbContext and the User entity), Audit (events), Access (policy and role names), RateLimits
-/// (policy names, the login throttle), Tokens (claim names; <c>RevocationState</c>, so a change kills live access
-/// tokens) and Hosting (JSON bodies, problem types, metrics).
+/// Uses Storage (the DbContext and the User entity), Audit (events), Access (policy and role names, claim names;
+/// <c>RevocationState</c>, so a change kills live access tokens), RateLimits (policy names, the login throttle) and
+/// Hosting (JSON bodies, problem types, metrics). Never Tokens: the token endpoint asks Accounts, not the reverse.
 /// </para>
 /// </summary>
 public static class AccountsServices

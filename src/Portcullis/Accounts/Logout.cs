@@ -1,8 +1,8 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
+using Portcullis.Access;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.Accounts;

@@ -1,7 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Portcullis.Access;
 using Portcullis.Hosting;
-using Portcullis.Tokens;
 
 namespace Portcullis.Accounts;
 

@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
+using Portcullis.Access;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Accounts;
 

@@ -1,9 +1,9 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
+using Portcullis.Access;
 using Portcullis.Hosting;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Accounts;
 

@@ -15,8 +15,8 @@ namespace Portcullis.Admin;
 /// <see cref="ClientAdministration"/>), so an operator's command and an API call do the same thing.
 /// </para>
 /// <para>
-/// Uses Access (permissions, roles, the role-permission cache), Accounts (ending sessions, username rules), Audit
-/// (events and the query), Storage (the DbContext, store locks), Tokens (the key ring, <c>RevocationState</c>),
+/// Uses Access (permissions, roles, the role-permission cache, <c>RevocationState</c>), Accounts (ending sessions, username rules), Audit
+/// (events and the query), Storage (the DbContext, store locks), Tokens (the key ring),
 /// RateLimits (policy names) and Hosting (JSON bodies, problem types).
 /// </para>
 /// </summary>

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Portcullis.Access;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Admin;
 

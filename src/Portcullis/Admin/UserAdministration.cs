@@ -5,7 +5,6 @@ using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Audit;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 
 namespace Portcullis.Admin;
 

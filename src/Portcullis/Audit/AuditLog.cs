@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.Extensions.Compliance.Redaction;
+using Portcullis.Access;
 using Portcullis.Hosting;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.Audit;

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.Extensions.Options;
 using Portcullis.Access;
 using Portcullis.Hosting;
-using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.Gateway;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Portcullis.Access;
 using Portcullis.Tokens;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
@@ -21,7 +22,7 @@ namespace Portcullis.Gateway;
 /// identity headers and the signed assertion sent upstream.
 /// </para>
 /// <para>
-/// Uses Tokens (the key ring that signs the assertion, the issuer, <c>RevocationState</c> for current roles),
+/// Uses Tokens (the key ring that signs the assertion, the issuer), Access (<c>RevocationState</c> for current roles),
 /// Access (policies, the 401/403 answers it wraps), RateLimits (policy names and limits per route), Audit
 /// (denials and faults) and Hosting (problem types, security headers, metrics, log event ids).
 /// </para>

@@ -1,9 +1,9 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.Enrichment;
 using OpenTelemetry.Metrics;
+using Portcullis.Access;
 using Portcullis.Audit;
-using Portcullis.Tokens;
 
 namespace Portcullis.Hosting;
 

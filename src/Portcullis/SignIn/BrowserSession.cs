@@ -5,10 +5,10 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
+using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Audit;
 using Portcullis.Storage;
-using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.SignIn;

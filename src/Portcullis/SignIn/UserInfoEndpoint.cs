@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
+using Portcullis.Access;
 using Portcullis.Storage;
 using Portcullis.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
+using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Hosting;
 using Portcullis.RateLimits;

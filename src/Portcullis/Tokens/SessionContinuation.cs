@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
+using Portcullis.Access;
 using Portcullis.Storage;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 

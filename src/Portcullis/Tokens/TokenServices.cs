@@ -6,6 +6,7 @@ using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Server;
+using Portcullis.Access;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -15,9 +16,10 @@ namespace Portcullis.Tokens;
 /// <summary>
 /// The tokens feature. Owns: the token endpoint (one handler per grant: password, refresh, client credentials,
 /// authorization code), OpenIddict's server configuration and Portcullis's handlers in its pipeline (TokenHandlers),
-/// the key ring and key encryption, revocation state and its feed, the validated-token cache, client secrets and
-/// client settings. Uses: Accounts (password check, sessions), RateLimits (login throttle), Storage (DbContext,
-/// write lease), Audit, Access (roles) and Hosting.
+/// the key ring and key encryption, reading the revocation feed into Access's <c>RevocationState</c>
+/// (<see cref="TokenStateSync"/>), the validated-token cache, client secrets and client settings. Uses: Accounts
+/// (password check, sessions), RateLimits (login throttle), Storage (DbContext, write lease), Audit, Access (roles,
+/// claim names, revocation state) and Hosting.
 /// </summary>
 public static class TokenServices
 {
@@ -36,6 +38,8 @@ public static class TokenServices
     {
         services.AddSingleton<KeyRing>();
         services.AddSingleton<RevocationState>();
+        services.AddOptions<RevocationOptions>().Configure<IOptions<TokensOptions>>(
+            (revocations, tokens) => revocations.Retention = tokens.Value.AccessTokenLifetime + tokens.Value.ClockSkew);
         services.AddSingleton<ValidatedTokenCache>();
         services.AddScoped<PasswordGrant>(); // the token endpoint's grants (TokenEndpoint dispatches on grant_type)
         services.AddScoped<LoginRecords>();
@@ -231,11 +235,6 @@ public static class TokenServices
             return token.TryGetPayloadValue<string>(Claims.ClientId, out var client) && client == token.Subject;
         }
     }
-
-    /// <summary>The caller's user id, for endpoints that require a user (not a client) token.</summary>
-    public static Guid? UserId(this ClaimsPrincipal principal) =>
-        principal.HasClaim(c => c.Type == PortcullisClaims.SecurityEpoch)
-        && Guid.TryParse(principal.FindFirstValue(Claims.Subject), out var id) ? id : null;
 }
 
 /// <summary>The exact issuer: <c>Tokens:Issuer</c>, or the first https URL Portcullis listens on.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Portcullis.Access;
 using Portcullis.Storage;
 using Portcullis.Tests.Infrastructure;
 using Portcullis.Tokens;

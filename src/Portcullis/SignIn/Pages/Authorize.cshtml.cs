@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
+using Portcullis.Access;
 using Portcullis.Audit;
 using Portcullis.Storage;
 using Portcullis.Tokens;

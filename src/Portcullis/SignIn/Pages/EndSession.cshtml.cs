@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
-using Portcullis.Tokens;
+using Portcullis.Access;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Portcullis.SignIn.Pages;

@@ -5,16 +5,16 @@ using Microsoft.Extensions.Options;
 using Portcullis.Hosting;
 using Portcullis.Storage;
 
-namespace Portcullis.Tokens;
+namespace Portcullis.Access;
 
 /// <summary>
 /// What makes a still-unexpired access token invalid, kept in memory so the hot path does no database read:
 /// revoked token ids (<c>jti</c>, never a hash of the token text: ES256 signatures are malleable), revoked
 /// sessions (<c>sid</c>), and each user's current security epoch and enabled flag (loaded once, then kept until
 /// a change is announced). Changes made in this process apply at once; changes made by other processes (the CLI,
-/// other instances) arrive through the <see cref="Revocation"/> feed within <see cref="TokensOptions.SyncInterval"/>.
+/// other instances) arrive through the <see cref="Revocation"/> feed within the sync interval (<c>Tokens:SyncInterval</c>).
 /// </summary>
-public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<TokensOptions> options, TimeProvider time) : IDisposable
+public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<RevocationOptions> options, TimeProvider time) : IDisposable
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _sessions = new(StringComparer.Ordinal);
@@ -77,7 +77,7 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     public void Add(PortcullisDb db, string kind, string value)
     {
         var now = time.GetUtcNow();
-        var expires = now + options.Value.AccessTokenLifetime + options.Value.ClockSkew;
+        var expires = now + options.Value.Retention;
         db.Revocations.Add(new Revocation { Kind = kind, Value = value, CreatedAt = now, ExpiresAt = expires });
         if (kind is RevocationKinds.AccessToken or RevocationKinds.Session)
         {
@@ -180,39 +180,9 @@ public sealed class RevocationState(IServiceScopeFactory scopes, IOptions<Tokens
     public void Dispose() => _users.Dispose();
 }
 
-/// <summary>Reads the revocation feed and the key table on an interval, so every instance converges.</summary>
-public sealed partial class TokenStateSync(
-    IServiceScopeFactory scopes, RevocationState revocations, KeyRing keys,
-    IOptions<TokensOptions> options, TimeProvider time, ILogger<TokenStateSync> logger) : BackgroundService
+/// <summary>How long a revocation stays in the feed and in memory: as long as the token it kills could still be
+/// accepted (the access-token lifetime plus the allowed clock skew; set by the tokens feature).</summary>
+public sealed class RevocationOptions
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        // PortcullisHost.InitializeAsync has just read the feed and the keys: the first pass waits one interval
-        // instead of repeating that work while the server is still starting.
-        using var timer = new PeriodicTimer(options.Value.SyncInterval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<PortcullisDb>();
-                await revocations.SyncAsync(db, stoppingToken);
-                if (await keys.ReloadAsync(db, stoppingToken))
-                {
-                    LogKeysReloaded(logger);
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The database may be briefly unreachable; keep the last known state and try again.
-                LogSyncFailed(logger, ex);
-            }
-        }
-    }
-
-    [LoggerMessage(EventId = EventIds.Tokens.KeysReloaded, Level = LogLevel.Information, Message = "Token keys reloaded from the database.")]
-    private static partial void LogKeysReloaded(ILogger logger);
-
-    [LoggerMessage(EventId = EventIds.Tokens.RevocationSyncFailed, Level = LogLevel.Warning, Message = "Reading revocations and keys failed; keeping the last known state.")]
-    private static partial void LogSyncFailed(ILogger logger, Exception ex);
+    public TimeSpan Retention { get; set; } = TimeSpan.FromMinutes(15);
 }

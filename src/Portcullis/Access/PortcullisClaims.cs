@@ -1,4 +1,7 @@
-namespace Portcullis.Tokens;
+using System.Security.Claims;
+using OpenIddict.Abstractions;
+
+namespace Portcullis.Access;
 
 /// <summary>Private claims Portcullis puts in its tokens. None carries personal data (RFC 8725 §3.12; ASVS V14.1.1).</summary>
 public static class PortcullisClaims
@@ -13,11 +16,11 @@ public static class PortcullisClaims
     public const string SessionStart = "sst";
 }
 
-/// <summary>Scopes with a fixed meaning; client scopes created by the CLI are added to the store.</summary>
-public static class PortcullisScopes
+/// <summary>Who the caller is, read from the claims of a verified token or session.</summary>
+public static class CallerClaims
 {
-    public const string OpenId = "openid";
-    public const string OfflineAccess = "offline_access";
-    public const string Profile = "profile";
-    public const string Email = "email";
+    /// <summary>The caller's user id, for endpoints that require a user (not a client) token.</summary>
+    public static Guid? UserId(this ClaimsPrincipal principal) =>
+        principal.HasClaim(c => c.Type == PortcullisClaims.SecurityEpoch)
+        && Guid.TryParse(principal.FindFirstValue(OpenIddictConstants.Claims.Subject), out var id) ? id : null;
 }
