@@ -146,7 +146,8 @@ public static class TokenServices
     /// and then the checks JwtBearer does not do: <c>crit</c>, future <c>iat</c>, and revocation.
     /// </summary>
     private sealed class HardenedJwtBearer(
-        IOptions<TokensOptions> tokens, IssuerResolver issuer, KeyRing keys, RevocationState revocations, ValidatedTokenCache validated)
+        IOptions<TokensOptions> tokens, IssuerResolver issuer, KeyRing keys, RevocationState revocations, ValidatedTokenCache validated,
+        TimeProvider time)
         : IConfigureNamedOptions<JwtBearerOptions>
     {
         public void Configure(JwtBearerOptions options) => Configure(Options.DefaultName, options);
@@ -203,7 +204,7 @@ public static class TokenServices
                 return false; // RFC 7515 §4.1.11: no extension is understood here.
             }
 
-            var now = DateTimeOffset.UtcNow;
+            var now = time.GetUtcNow(); // the clock every other token check uses
             if (!token.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Iat, out var iat)
                 || DateTimeOffset.FromUnixTimeSeconds(iat) > now + tokens.Value.ClockSkew)
             {
