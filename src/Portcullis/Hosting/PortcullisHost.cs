@@ -53,7 +53,7 @@ public static partial class PortcullisHost
             EnvironmentName = environmentName,
         });
         // One JSON object per line on stdout (UTC time, level, event id, message, and the request's trace id, user id
-        // and client IP). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
+        // and client IP); one text line on a terminal or with Logging:Format=Text (Hosting/ConsoleLogFormat.cs). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
         // user-supplied text cannot forge or split a line (L05).
         builder.Logging.ClearProviders();
         // Written by a batching writer (Hosting/ConsoleLog.cs), not the framework's one-lock-and-one-write-per-line
@@ -76,6 +76,8 @@ public static partial class PortcullisHost
         {
             builder.Configuration.AddInMemoryCollection(overrides);
         }
+
+        ConsoleLogFormats.Select(builder.Configuration, ConsoleLogFormats.StdoutIsTerminal); // a wrong Logging:Format stops here, in one line
 
         var services = builder.Services;
         services.AddOptionsWithValidateOnStart<StorageOptions>().BindConfiguration(StorageOptions.Section);
