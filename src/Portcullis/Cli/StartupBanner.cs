@@ -38,7 +38,7 @@ public static class StartupBanner
             [.. app.Urls],
             Path.GetFullPath(services.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory),
             certificate,
-            [.. services.GetRequiredService<GatewayConfigProvider>().Current.ByRouteId.Keys],
+            [.. services.GetRequiredService<GatewayConfigProvider>().Current.ByRouteId.Values.Select(r => r.Name)],
             [.. services.GetRequiredService<RateLimitRegistry>().PolicyNames],
             services.GetServices<ILoggerProvider>().OfType<JsonConsoleLogProvider>().FirstOrDefault()?.Format,
             !string.IsNullOrEmpty(services.GetRequiredService<IConfiguration>()[ConsoleLogFormats.Setting]),
