@@ -26,12 +26,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v dotnet >/dev/null 2>&1 || { echo "install.sh: the .NET 10 SDK ('dotnet') is not on PATH" >&2; exit 1; }
-mkdir -p "$PREFIX" "$BIN_DIR"
-PREFIX=$(cd "$PREFIX" && pwd) BIN_DIR=$(cd "$BIN_DIR" && pwd)
 # PREFIX is replaced whole on every install: refuse a directory that holds anything but an earlier install.
-if [ -n "$(ls -A "$PREFIX")" ] && [ ! -f "$PREFIX/portcullis.dll" ]; then
+if [ -d "$PREFIX" ] && [ -n "$(ls -A "$PREFIX")" ] && [ ! -f "$PREFIX/portcullis.dll" ]; then
   echo "install.sh: $PREFIX is not empty and holds no earlier install; choose another --prefix" >&2; exit 1
 fi
+mkdir -p "$PREFIX" "$BIN_DIR"
+PREFIX=$(cd "$PREFIX" && pwd) BIN_DIR=$(cd "$BIN_DIR" && pwd)
 
 case "$(uname -m)" in
   x86_64|amd64) RID=linux-x64 ;;
