@@ -51,7 +51,7 @@ publish() {
 started=$(date +%s)
 kind=
 if [ "$R2R" = 1 ]; then
-  echo "publishing Portcullis (Release, ReadyToRun, $RID, framework-dependent); this takes a minute or two…"
+  echo "publishing Portcullis (Release, ReadyToRun, $RID, framework-dependent); this takes one to a few minutes…"
   # ReadyToRun needs the runtime packs for $RID from the configured NuGet source; without them, plain IL.
   if publish -r "$RID" --self-contained false -p:PublishReadyToRun=true; then
     kind="ReadyToRun ($RID)"
