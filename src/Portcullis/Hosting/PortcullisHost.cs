@@ -53,8 +53,9 @@ public static partial class PortcullisHost
             EnvironmentName = environmentName,
         });
         // One JSON object per line on stdout (UTC time, level, event id, message, and the request's trace id, user id
-        // and client IP); one text line on a terminal or with Logging:Format=Text (Hosting/ConsoleLogFormat.cs). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
-        // user-supplied text cannot forge or split a line (L05).
+        // and client IP). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
+        // user-supplied text cannot forge or split a line (L05). On a terminal, or with Logging:Format=Text, text lines
+        // instead, escaped alike (Hosting/ConsoleLogFormat.cs).
         builder.Logging.ClearProviders();
         // Written by a batching writer (Hosting/ConsoleLog.cs), not the framework's one-lock-and-one-write-per-line
         // console provider; the formatter and its options are the framework's.
