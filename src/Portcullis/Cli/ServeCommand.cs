@@ -1,9 +1,6 @@
 using System.CommandLine;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
-using Portcullis.Access;
 using Portcullis.Hosting;
-using Portcullis.Storage;
 
 namespace Portcullis.Cli;
 
@@ -63,27 +60,12 @@ public static partial class ServeCommand
         return command;
     }
 
-    /// <summary>The banner goes to standard error: standard output carries only JSON log lines.</summary>
+    /// <summary>The banner (<see cref="StartupBanner"/>) goes to standard error: standard output carries only log lines.</summary>
     private static async Task PrintBannerAsync(WebApplication app, CliIo io)
     {
-        var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
-        await io.Error.WriteLineAsync($"Portcullis is listening on {string.Join(", ", app.Urls)}");
-        await io.Error.WriteLineAsync($"Data directory: {Path.GetFullPath(storage.DataDirectory)}");
-        if (PortcullisHost.CertificateInUse is { } cert)
+        foreach (var line in StartupBanner.Lines(await StartupBanner.GatherAsync(app, PortcullisHost.CertificateInUse)))
         {
-            var kind = cert.SelfSigned ? "self-signed development certificate" : "certificate";
-            await io.Error.WriteLineAsync($"TLS {kind}: {cert.Path}");
-            await io.Error.WriteLineAsync($"  SHA-256 fingerprint: {cert.Sha256}");
-        }
-
-        await using var scope = app.Services.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
-        if ((await users.GetUsersInRoleAsync(Roles.Admin)).Count == 0)
-        {
-            var dataDir = $" --data-dir {Path.GetFullPath(storage.DataDirectory)}";
-            await io.Error.WriteLineAsync("No administrator exists yet. Create one with:");
-            await io.Error.WriteLineAsync($"  portcullis admin create --username root --email root@example.com{dataDir}");
-            await io.Error.WriteLineAsync("  (it asks for the password; or pipe it in with --password-stdin)");
+            await io.Error.WriteLineAsync(line);
         }
     }
 

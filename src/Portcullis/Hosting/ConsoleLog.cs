@@ -11,6 +11,10 @@ namespace Portcullis.Hosting;
 /// a lock-free queue and a single writer thread (<see cref="LogLineWriter"/>) writes everything queued in one call.
 /// A logging thread never waits for stdout: past <see cref="MaxQueuedLines"/> waiting lines, a line is dropped at once
 /// and counted (a stdout nobody reads would otherwise hand its delay to every request).
+/// <para>
+/// On a terminal, or with <c>Logging:Format=Text</c>, the lines are the framework's simple console formatter's instead
+/// (<see cref="ConsoleLogFormats"/>), through the same queue and writer: the same sink metrics and alerts either way.
+/// </para>
 /// </summary>
 [ProviderAlias("Console")] // Logging:Console:LogLevel and Logging:Console:FormatterOptions keep working
 public sealed class JsonConsoleLogProvider : QueuedJsonLineProvider
@@ -20,27 +24,41 @@ public sealed class JsonConsoleLogProvider : QueuedJsonLineProvider
     {
     }
 
-    internal JsonConsoleLogProvider(IEnumerable<ConsoleFormatter> formatters, Stream output, int maxQueuedLines = MaxQueuedLines)
-        : base(formatters, new LogLineWriter(LogSinks.Stdout, output, maxQueuedLines, ownsOutput: false))
+    /// <summary>Stdout in <paramref name="format"/>.</summary>
+    public JsonConsoleLogProvider(IEnumerable<ConsoleFormatter> formatters, ConsoleLogFormat format)
+        : this(formatters, OpenStandardOutput(), format: format)
     {
     }
+
+    internal JsonConsoleLogProvider(IEnumerable<ConsoleFormatter> formatters, Stream output, int maxQueuedLines = MaxQueuedLines, ConsoleLogFormat format = ConsoleLogFormat.Json)
+        : base(formatters, new LogLineWriter(LogSinks.Stdout, output, maxQueuedLines, ownsOutput: false), ConsoleLogFormats.FormatterName(format))
+    {
+        Format = format;
+    }
+
+    public ConsoleLogFormat Format { get; }
 
     /// <summary>At most this many formatted lines wait for the writer; past it, lines are dropped (and counted).</summary>
     public const int MaxQueuedLines = 10_000;
 
     /// <summary>
-    /// Logs JSON lines to stdout: registers the framework's console formatters (with <paramref name="configure"/> for
-    /// the JSON one) and this provider in place of the framework's console provider.
+    /// Logs to stdout: registers the framework's console formatters (with <paramref name="configure"/> for the JSON
+    /// one) and this provider in place of the framework's console provider, in the format <c>Logging:Format</c> and
+    /// stdout call for (<see cref="ConsoleLogFormats.Select"/>, read when the provider is created: after every
+    /// configuration source is in).
     /// </summary>
     public static ILoggingBuilder AddTo(ILoggingBuilder logging, Action<JsonConsoleFormatterOptions> configure)
     {
         logging.AddJsonConsole(configure);
+        logging.AddSimpleConsole(ConsoleLogFormats.ConfigureText);
         foreach (var framework in logging.Services.Where(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider)).ToList())
         {
             logging.Services.Remove(framework);
         }
 
-        logging.Services.AddSingleton<ILoggerProvider, JsonConsoleLogProvider>();
+        logging.Services.AddSingleton<ILoggerProvider>(services => new JsonConsoleLogProvider(
+            services.GetServices<ConsoleFormatter>(),
+            ConsoleLogFormats.Select(services.GetRequiredService<IConfiguration>(), ConsoleLogFormats.StdoutIsTerminal)));
         return logging;
     }
 

@@ -8,18 +8,33 @@ namespace Portcullis.Hosting;
 /// The base of every provider that writes an entry as the framework's JSON console formatter prints it — stdout
 /// (<see cref="JsonConsoleLogProvider"/>), the optional file (<see cref="FileLogProvider"/>), the tests' capture — so
 /// each writes exactly the same text, after redaction and enrichment. The entry is formatted on the logging thread into
-/// a reused per-thread buffer; a subclass only decides where the finished line goes.
+/// a reused per-thread buffer; a subclass only decides where the finished line goes. Stdout may use the simple (text)
+/// formatter instead (<see cref="ConsoleLogFormats"/>): the same entry, message and exception, fewer fields.
 /// </summary>
 public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
 {
     private readonly ConsoleFormatter _formatter;
+    private readonly bool _escapeControls;
     private IExternalScopeProvider? _scopes;
 
     [ThreadStatic]
     private static StringWriter? t_text;
 
-    protected JsonLineProvider(IEnumerable<ConsoleFormatter> formatters) =>
-        _formatter = formatters.Single(f => f.Name == ConsoleFormatterNames.Json);
+    protected JsonLineProvider(IEnumerable<ConsoleFormatter> formatters)
+        : this(formatters, ConsoleFormatterNames.Json)
+    {
+    }
+
+    /// <param name="formatters">The registered console formatters.</param>
+    /// <param name="formatterName">
+    /// <see cref="ConsoleFormatterNames.Json"/>, or another framework formatter, whose lines get their control characters
+    /// escaped here (the JSON formatter escapes its own).
+    /// </param>
+    protected JsonLineProvider(IEnumerable<ConsoleFormatter> formatters, string formatterName)
+    {
+        _formatter = formatters.Single(f => f.Name == formatterName);
+        _escapeControls = formatterName != ConsoleFormatterNames.Json;
+    }
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -46,7 +61,7 @@ public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
         _formatter.Write(new LogEntry<TState>(level, category, id, state, exception, formatter), _scopes, text);
         if (buffer.Length > 0)
         {
-            WriteLine(buffer.ToString());
+            WriteLine(_escapeControls ? ConsoleLogFormats.EscapeControls(buffer) : buffer.ToString());
         }
 
         if (buffer.Capacity > 64 * 1024)

@@ -9,7 +9,8 @@ namespace Portcullis.Hosting;
 /// A JSON line provider whose lines go through a <see cref="LogLineWriter"/>: the logging thread formats its line and
 /// queues it, and never waits for the destination. <see cref="LogSinks"/> finds the writers of these providers.
 /// </summary>
-public abstract class QueuedJsonLineProvider(IEnumerable<ConsoleFormatter> formatters, LogLineWriter writer) : JsonLineProvider(formatters)
+public abstract class QueuedJsonLineProvider(IEnumerable<ConsoleFormatter> formatters, LogLineWriter writer, string formatterName = ConsoleFormatterNames.Json)
+    : JsonLineProvider(formatters, formatterName)
 {
     public LogLineWriter Writer { get; } = writer;
 

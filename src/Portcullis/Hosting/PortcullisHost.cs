@@ -54,7 +54,8 @@ public static partial class PortcullisHost
         });
         // One JSON object per line on stdout (UTC time, level, event id, message, and the request's trace id, user id
         // and client IP). The JSON writer escapes CR/LF, U+2028/9, ANSI escapes and other control characters, so
-        // user-supplied text cannot forge or split a line (L05).
+        // user-supplied text cannot forge or split a line (L05). On a terminal, or with Logging:Format=Text, text lines
+        // instead, escaped alike (Hosting/ConsoleLogFormat.cs).
         builder.Logging.ClearProviders();
         // Written by a batching writer (Hosting/ConsoleLog.cs), not the framework's one-lock-and-one-write-per-line
         // console provider; the formatter and its options are the framework's.
@@ -76,6 +77,8 @@ public static partial class PortcullisHost
         {
             builder.Configuration.AddInMemoryCollection(overrides);
         }
+
+        ConsoleLogFormats.Select(builder.Configuration, ConsoleLogFormats.StdoutIsTerminal); // a wrong Logging:Format stops here, in one line
 
         var services = builder.Services;
         services.AddOptionsWithValidateOnStart<StorageOptions>().BindConfiguration(StorageOptions.Section);

@@ -24,6 +24,7 @@ public sealed class ChildServer : IAsyncDisposable
 
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
     private bool _reading;
 
     private ChildServer(Process process, string dataDirectory, int port)
@@ -31,7 +32,17 @@ public sealed class ChildServer : IAsyncDisposable
         _process = process;
         DataDirectory = dataDirectory;
         Port = port;
-        process.ErrorDataReceived += (_, _) => { }; // read, so a chatty stderr cannot block the child
+        // Always read, so a chatty stderr cannot block the child.
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stderr)
+                {
+                    _stderr.Append(e.Data).Append('\n');
+                }
+            }
+        };
         process.BeginErrorReadLine();
     }
 
@@ -47,6 +58,18 @@ public sealed class ChildServer : IAsyncDisposable
             lock (_stdout)
             {
                 return _stdout.ToString();
+            }
+        }
+    }
+
+    /// <summary>What the child wrote to stderr (the start-up banner, a refusal to start).</summary>
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
             }
         }
     }
@@ -102,7 +125,7 @@ public sealed class ChildServer : IAsyncDisposable
             if (DateTime.UtcNow >= deadline || server._process.HasExited)
             {
                 await server.DisposeAsync();
-                Assert.Fail("the child server did not start: " + server.Stdout);
+                Assert.Fail("the child server did not start: " + server.Stdout + server.Stderr);
             }
 
             await Task.Delay(200);
