@@ -106,8 +106,9 @@ public static class ApiReference
 
     /// <summary>
     /// The reference page's policy, for that page only: its scripts come from this origin or carry the response's
-    /// nonce (never 'unsafe-inline' for script); it fetches only from this origin; it is never framed. Scalar sets
-    /// styles from script (a Vue application), which needs 'unsafe-inline' for style; a style cannot run code.
+    /// nonce (never 'unsafe-inline' for script); it fetches only from this origin; it is never framed. Scalar inserts
+    /// style elements and style attributes from script, without the nonce (chromium blocks the page's layout under
+    /// style-src 'self' 'nonce-…'), so style needs 'unsafe-inline'; a style cannot run code.
     /// </summary>
     internal static string PagePolicy(string? nonce) =>
         "default-src 'none'; script-src 'self'" + (nonce is null ? "" : $" 'nonce-{nonce}'")
