@@ -103,8 +103,14 @@ public static class AuditChain
 
     public sealed record Report(bool Intact, long Checked, long Unsealed, string? Problem);
 
-    /// <summary>Walks the chain in sequence order and reports the first break: where and what kind.</summary>
-    public static async Task<Report> VerifyAsync(PortcullisDb db, DateTimeOffset unsealedBefore, CancellationToken ct)
+    /// <summary>A power of two.</summary>
+    public const long ProgressEvery = 8192;
+
+    /// <summary>
+    /// Walks the chain in sequence order and reports the first break: where and what kind. <paramref name="progress"/>
+    /// hears the count of events checked every <see cref="ProgressEvery"/> events (a mask test per event, no more).
+    /// </summary>
+    public static async Task<Report> VerifyAsync(PortcullisDb db, DateTimeOffset unsealedBefore, CancellationToken ct, Action<long>? progress = null)
     {
         long expected = 0;
         var previous = Genesis;
@@ -157,7 +163,13 @@ public static class AuditChain
             previous = seal.Hash;
             expected++;
             checkedCount++;
+            if ((checkedCount & (ProgressEvery - 1)) == 0)
+            {
+                progress?.Invoke(checkedCount);
+            }
         }
+
+        progress?.Invoke(checkedCount);
 
         var lastSealed = await db.AuditSeals.MaxAsync(s => (long?)s.EventId, ct) ?? 0;
         var unsealed = await db.AuditEvents.CountAsync(e => e.Timestamp < unsealedBefore && !db.AuditSeals.Any(s => s.EventId == e.Id), ct);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using Microsoft.EntityFrameworkCore;
 using Portcullis.Audit;
 using Portcullis.Storage;
 
@@ -63,7 +64,9 @@ public static class AuditCommands
             var time = services.GetRequiredService<TimeProvider>();
             // Seal what is due first, so a verify right after activity covers it.
             await AuditSealer.SealAsync(db, time.GetUtcNow(), ct);
-            var report = await AuditChain.VerifyAsync(db, time.GetUtcNow() - TimeSpan.FromMinutes(1), ct);
+            var total = await db.AuditSeals.LongCountAsync(ct);
+            var report = await CliProgress.RunAsync(io, "audit verify", "events", total,
+                progress => AuditChain.VerifyAsync(db, time.GetUtcNow() - TimeSpan.FromMinutes(1), ct, progress));
             if (!report.Intact)
             {
                 await io.Out.WriteLineAsync($"TAMPERED: {report.Problem} ({report.Checked} events verified before it)");

@@ -55,7 +55,18 @@ public static class MigrateCommand
                 var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
                 if (pending.Count > 0)
                 {
-                    await db.Database.MigrateAsync(ct);
+                    // One migration at a time, so a long one (a table rewrite) shows where it is.
+                    var migrator = db.GetService<IMigrator>();
+                    await CliProgress.RunAsync(io, "migrate", "migrations", pending.Count, async progress =>
+                    {
+                        for (var i = 0; i < pending.Count; i++)
+                        {
+                            await migrator.MigrateAsync(pending[i], ct);
+                            progress(i + 1);
+                        }
+
+                        return pending.Count;
+                    });
                 }
 
                 // Roles, the built-in client and keys: what start-up would create, so the first start needs no DDL rights.

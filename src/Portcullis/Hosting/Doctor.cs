@@ -65,7 +65,8 @@ public static partial class Doctor
                 "Keep Tokens:AccessTokenLifetime at 00:10:00 or less."));
         }
 
-        findings.Add(new(Severity.Info, "cors", "CORS is off: browsers on other origins cannot call the API.", "Nothing to do until a browser client on another origin needs access."));
+        findings.AddRange(CrossOrigin.Check(services.GetRequiredService<IOptions<CrossOriginOptions>>().Value));
+        findings.Add(ApiReference.Check(services.GetRequiredService<IOptions<ApiOptions>>().Value, environment));
         var hosting = services.GetRequiredService<IOptions<HostingOptions>>().Value;
         var proxies = hosting.TrustedProxies.Where(v => !string.IsNullOrWhiteSpace(v)).ToList();
         if (configuration.GetSection(HostingOptions.DeprecatedTrustedProxiesKey).GetChildren().Any())

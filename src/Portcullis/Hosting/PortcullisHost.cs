@@ -121,17 +121,8 @@ public static partial class PortcullisHost
         services.AddPortcullisRateLimiting();
         services.AddPortcullisGateway(); // after authorization: it wraps the policy provider and 403 handler
         services.AddPortcullisTelemetry();
-        services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, _) =>
-        {
-            // Each operation states the permission it needs (x-required-permission), for humans and generators.
-            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<PermissionMetadata>().FirstOrDefault() is { } permission)
-            {
-                operation.Extensions ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiExtension>();
-                operation.Extensions["x-required-permission"] = new Microsoft.OpenApi.JsonNodeExtension(permission.Permission);
-            }
-
-            return Task.CompletedTask;
-        }));
+        services.AddPortcullisApiReference(); // the OpenAPI document and its page (Hosting/ApiReference.cs)
+        services.AddPortcullisCors(); // off unless Cors:Origins lists one (Hosting/CrossOrigin.cs)
         services.AddExceptionHandler<DatabaseUnavailable>(); // F02: database down → 503, not 500
         services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
         {
@@ -230,6 +221,7 @@ public static partial class PortcullisHost
         // Outside every refusal (per-IP 429, 401, 403, per-user 429), so each request gets its one line; the line is
         // written when the response is done, so the enricher still sees the user authentication set further in.
         app.UseRequestLogging();
+        app.UsePortcullisCors(); // preflights answered before the limits and authentication; refusals readable by allowed pages
         app.UsePortcullisIpRateLimiting(); // per-IP limits before authentication: bad-token floods are cut off cheaply
         app.UseAuthentication();
         app.UseAuthorization();
@@ -242,8 +234,7 @@ public static partial class PortcullisHost
         app.MapHealth();
         app.MapPortcullisGateway();
         app.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Access.Permissions.MetricsRead).RequireRateLimiting(RateLimitPolicies.Authenticated);
-        // The API description is for signed-in callers only (HDR-13): anonymous scanners learn nothing from it.
-        app.MapOpenApi("/openapi/{documentName}.json").RequireAuthorization(Policies.User).RequireRateLimiting(RateLimitPolicies.Authenticated);
+        app.MapApiReference(); // for signed-in callers only unless Api:PublicDocs (HDR-13)
         return app;
     }
 

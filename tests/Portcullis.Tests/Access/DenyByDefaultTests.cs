@@ -34,19 +34,38 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "GET /assets/portcullis.svg",
     };
 
-    private IReadOnlyList<RouteEndpoint> Endpoints() =>
-        [.. fixture.Server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()];
+    /// <summary>
+    /// Only with <c>Api:PublicDocs=true</c> (an operator's decision, HDR-13): the OpenAPI document and Scalar's page and
+    /// scripts (<see cref="PublicDocsDenyByDefaultTests"/>).
+    /// </summary>
+    internal static readonly HashSet<string> PublicDocs = new(StringComparer.Ordinal)
+    {
+        "GET /openapi/{documentName}.json",
+        "GET /openapi/{documentName?}",
+        "GET /openapi/scalar.js",
+        "GET /openapi/scalar.aspnetcore.js",
+        "GET /openapi/favicon.svg",
+    };
 
-    private static IEnumerable<string> Keys(RouteEndpoint endpoint)
+    private IReadOnlyList<RouteEndpoint> Endpoints() => EndpointsOf(fixture.Server);
+
+    internal static IReadOnlyList<RouteEndpoint> EndpointsOf(PortcullisServer server) =>
+        [.. server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()];
+
+    internal static HashSet<string> AnonymousWith(IEnumerable<string> more) => new(Anonymous.Concat(more), StringComparer.Ordinal);
+
+    internal static IEnumerable<string> Keys(RouteEndpoint endpoint)
     {
         var methods = endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"];
         return methods.Select(m => $"{m} /{endpoint.RoutePattern.RawText!.TrimStart('/')}".TrimEnd('/'));
     }
 
     [Fact]
-    public void Z01_every_endpoint_has_an_explicit_authorization_decision_and_rate_limit_policy()
+    public void Z01_every_endpoint_has_an_explicit_authorization_decision_and_rate_limit_policy() =>
+        AssertExplicitDecisions(Endpoints(), Anonymous);
+
+    internal static void AssertExplicitDecisions(IReadOnlyList<RouteEndpoint> endpoints, IReadOnlySet<string> anonymous)
     {
-        var endpoints = Endpoints();
         Assert.NotEmpty(endpoints);
         var missing = new List<string>();
         foreach (var endpoint in endpoints)
@@ -59,7 +78,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
                 missing.Add($"{name}: no authorization decision");
             }
 
-            if (allowsAnonymous && !Keys(endpoint).All(Anonymous.Contains))
+            if (allowsAnonymous && !Keys(endpoint).All(anonymous.Contains))
             {
                 missing.Add($"{name}: anonymous but not in the documented allowlist");
             }
@@ -105,5 +124,20 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         }
 
         Assert.True(checkedCount >= 4, "expected the /api/me endpoints to be checked");
+    }
+}
+
+/// <summary>Z01 with <c>Api:PublicDocs=true</c>: the API reference joins the anonymous allowlist, and nothing else does.</summary>
+public sealed class PublicDocsDenyByDefaultTests(Portcullis.Tests.Hosting.PublicDocsFixture fixture) : IClassFixture<Portcullis.Tests.Hosting.PublicDocsFixture>
+{
+    [Fact]
+    public void Z01_with_public_docs_only_the_api_reference_is_added_to_the_anonymous_allowlist()
+    {
+        var endpoints = DenyByDefaultTests.EndpointsOf(fixture.Server);
+
+        DenyByDefaultTests.AssertExplicitDecisions(endpoints, DenyByDefaultTests.AnonymousWith(DenyByDefaultTests.PublicDocs));
+        // Each added entry is there (the list is exactly the reference's endpoints) and anonymous.
+        var anonymous = endpoints.Where(e => e.Metadata.GetMetadata<IAllowAnonymous>() is not null).SelectMany(DenyByDefaultTests.Keys).ToHashSet();
+        Assert.Empty(DenyByDefaultTests.PublicDocs.Except(anonymous));
     }
 }

@@ -152,6 +152,35 @@ public sealed class DoctorTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Cors_is_reported_off_by_default_and_public_docs_off_in_Production()
+    {
+        var findings = await CheckAsync([]);
+
+        Assert.Contains("CORS is off", Assert.Single(findings, f => f.Id == "cors").Problem, StringComparison.Ordinal);
+        var docs = Assert.Single(findings, f => f.Id == "public-docs");
+        Assert.Equal(Doctor.Severity.Info, docs.Severity);
+        Assert.Contains("signed-in callers only", docs.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Configured_cors_origins_are_listed_an_http_one_and_credentials_are_flagged_and_public_docs_in_Production_is_medium()
+    {
+        var findings = await CheckAsync(new()
+        {
+            ["Cors:Origins:0"] = "https://app.example",
+            ["Cors:Origins:1"] = "http://localhost:5173",
+            ["Cors:AllowCredentials"] = "true",
+            ["Api:PublicDocs"] = "true",
+        });
+
+        var cors = Assert.Single(findings, f => f.Id == "cors");
+        Assert.Contains("https://app.example, http://localhost:5173", cors.Problem, StringComparison.Ordinal);
+        Assert.Equal(Doctor.Severity.Medium, Assert.Single(findings, f => f.Id == "cors-http-origin").Severity);
+        Assert.Equal(Doctor.Severity.Low, Assert.Single(findings, f => f.Id == "cors-credentials").Severity);
+        Assert.Equal(Doctor.Severity.Medium, Assert.Single(findings, f => f.Id == "public-docs").Severity);
+    }
+
+    [Fact]
     public async Task A_trusted_proxy_network_covering_every_address_is_high()
     {
         var findings = await CheckAsync(new() { ["Hosting:TrustedProxies:0"] = "0.0.0.0/0" });

@@ -61,11 +61,14 @@ public sealed class MigrateCommandTests : IAsyncDisposable
         var first = await RunAsync(settings, "migrate");
         Assert.True(first.Exit == 0, first.Error);
         Assert.Contains("Applied", first.Out, StringComparison.Ordinal);
+        // Not a terminal: progress is one plain line on standard error, not a bar (Cli/CliProgress.cs).
+        Assert.Matches(@"^migrate: (\d+) of \1 migrations \(100%\) in \d\d:\d\d:\d\d\n$", first.Error.ReplaceLineEndings("\n"));
 
         var second = await RunAsync(settings, "migrate");
         Assert.True(second.Exit == 0, second.Error);
         Assert.Contains("The database is up to date.", second.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("Applied", second.Out, StringComparison.Ordinal);
+        Assert.Empty(second.Error);
 
         var (pending, applied, known, roles) = await SchemaAsync(settings);
         Assert.Empty(pending);
