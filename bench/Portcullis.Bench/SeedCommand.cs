@@ -91,14 +91,19 @@ public static class SeedCommand
 
         var seeder = new Seeder(db, services.GetRequiredService<ILookupNormalizer>(), batch, ct);
         var started = Stopwatch.GetTimestamp();
-        var userIds = users > 0 ? await seeder.UsersAsync(users, passwordHash!) : [];
+        // Progress on standard error (a bar on a terminal, plain lines otherwise); standard output stays the JSON result.
+        var userIds = users > 0
+            ? await CliProgress.RunAsync(io, "seed users", "users", users, report => seeder.UsersAsync(users, passwordHash!, report))
+            : [];
         var usersElapsed = Stopwatch.GetElapsedTime(started);
         if (events > 0 && userIds.Count == 0)
         {
             userIds = await db.Users.AsNoTracking().Where(u => u.UserName!.StartsWith(UserPrefix)).Select(u => u.Id).Take(1_000_000).ToListAsync(ct);
         }
 
-        var (firstEvent, lastEvent, sampleActor) = events > 0 ? await seeder.EventsAsync(events, days, userIds) : (0L, 0L, (string?)null);
+        var (firstEvent, lastEvent, sampleActor) = events > 0
+            ? await CliProgress.RunAsync(io, "seed audit events", "events", events, report => seeder.EventsAsync(events, days, userIds, report))
+            : (0L, 0L, (string?)null);
         var total = Stopwatch.GetElapsedTime(started);
         await io.Out.WriteLineAsync(JsonSerializer.Serialize(new
         {
@@ -117,7 +122,7 @@ public static class SeedCommand
     {
         private readonly Random _random = new(20261127); // the same data for the same arguments
 
-        public async Task<List<Guid>> UsersAsync(int count, string passwordHash)
+        public async Task<List<Guid>> UsersAsync(int count, string passwordHash, Action<long> report)
         {
             var userRole = await db.Roles.AsNoTracking().Where(r => r.Name == Roles.User).Select(r => r.Id).SingleAsync(ct);
             var start = await db.Users.CountAsync(u => u.UserName!.StartsWith(UserPrefix), ct);
@@ -154,12 +159,13 @@ public static class SeedCommand
                 }
 
                 await tx.CommitAsync(ct);
+                report(i);
             }
 
             return ids;
         }
 
-        public async Task<(long First, long Last, string? SampleActor)> EventsAsync(long count, int days, List<Guid> userIds)
+        public async Task<(long First, long Last, string? SampleActor)> EventsAsync(long count, int days, List<Guid> userIds, Action<long> report)
         {
             // Seal what is already there (as `audit verify` does), so the seeded events continue the chain.
             while (await AuditSealer.SealAsync(db, DateTimeOffset.UtcNow, ct) > 0)
@@ -213,6 +219,7 @@ public static class SeedCommand
                 }
 
                 await tx.CommitAsync(ct);
+                report(i);
             }
 
             return (first, last, sample);

@@ -39,6 +39,9 @@ public sealed class SeedCommandTests
         Assert.True(seeded.ExitCode == 0, seeded.Error);
         var summary = JsonDocument.Parse(seeded.Out).RootElement;
         Assert.Equal(3000, summary.GetProperty("auditEvents").GetInt64());
+        // Progress goes to standard error, as plain lines when not a terminal (issue 20); standard output stays the JSON summary.
+        Assert.Contains("seed users: 20 of 20 users (100%)", seeded.Error, StringComparison.Ordinal);
+        Assert.Contains("seed audit events: 3,000 of 3,000 events (100%)", seeded.Error, StringComparison.Ordinal);
         Assert.StartsWith("user:", summary.GetProperty("sampleActor").GetString(), StringComparison.Ordinal);
 
         // A seeded user logs in with the shared password and can call /api/me; the real user is untouched.
