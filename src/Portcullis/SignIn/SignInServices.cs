@@ -51,6 +51,11 @@ public static class SignInServices
             pages.Conventions.AllowAnonymousToFolder("/");
             pages.Conventions.ConfigureFilter(new AutoValidateAntiforgeryTokenAttribute());
             pages.Conventions.ConfigureFilter(new PageSecurity());
+            // A page answers only the methods it has handlers for (and GET/HEAD, which render it); any other method is
+            // routing's 405 with Allow (HDR-07), not the page rendered without a handler.
+            pages.Conventions.AddFolderApplicationModelConvention("/", model => model.EndpointMetadata.Add(
+                new Microsoft.AspNetCore.Routing.HttpMethodMetadata(
+                    [.. model.HandlerMethods.Select(h => h.HttpMethod.ToUpperInvariant()).Append("GET").Append("HEAD").Distinct()])));
             // The pages that check a password or create an account share the token endpoint's per-IP credential
             // limit, on top of the login throttle (per account) and the password-hashing limit.
             foreach (var page in CredentialPages)

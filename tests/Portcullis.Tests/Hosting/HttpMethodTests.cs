@@ -68,6 +68,37 @@ public sealed class HttpMethodTests(ServerFixture fixture) : IClassFixture<Serve
         await AssertMeStillWorksAsync(tokens.AccessToken, id);
     }
 
+    [Theory]
+    [InlineData("OPTIONS", "signin")]
+    [InlineData("PUT", "signin")]
+    [InlineData("DELETE", "signup")]
+    [InlineData("PATCH", "account")]
+    [InlineData("OPTIONS", "connect/endsession")]
+    public async Task H04_HDR07_a_page_answers_only_its_own_methods(string method, string page)
+    {
+        // Razor Pages would otherwise render the page for any method without a handler (OPTIONS → 200 with the form).
+        // Anonymously, an undeclared method meets deny-by-default first (401, as on every API route); with a token it
+        // is routing's 405 with Allow.
+        using (var anonymous = await _http.SendAsync(new HttpRequestMessage(new HttpMethod(method), page)))
+        {
+            await ProblemAssert.IsProblemAsync(anonymous, HttpStatusCode.Unauthorized);
+            Assert.DoesNotContain("<form", await anonymous.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        }
+
+        using (var api = await _http.SendAsync(new HttpRequestMessage(new HttpMethod(method), "api/accounts")))
+        {
+            await ProblemAssert.IsProblemAsync(api, HttpStatusCode.Unauthorized); // the same answer an API route gives
+        }
+
+        var (_, _, tokens) = await _http.NewUserAsync("pagemethod");
+        using var response = await _http.SendWithTokenAsync(new HttpRequestMessage(new HttpMethod(method), page), tokens.AccessToken);
+
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+        Assert.Contains("GET", response.Content.Headers.Allow);
+        Assert.DoesNotContain(method, response.Content.Headers.Allow, StringComparer.OrdinalIgnoreCase);
+        Assert.DoesNotContain("<form", await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public async Task H04_content_length_with_chunked_transfer_encoding_is_400_and_the_connection_closes()
     {
