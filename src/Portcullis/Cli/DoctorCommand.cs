@@ -19,6 +19,7 @@ public static class DoctorCommand
     {
         var command = new Command("doctor", "Check the configuration against the security bar. Exit 1 on high findings.");
         command.Options.Add(Urls);
+        CliErrors.ValidateUrls(Urls);
         command.Options.Add(CliApp.Json);
         command.SetAction((parse, ct) =>
         {

@@ -77,6 +77,8 @@ public static partial class PortcullisHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
+        ConfigurationCheck.ThrowIfValuesInvalid(builder.Configuration); // before anything binds: one line per bad value
+
         var services = builder.Services;
         services.AddOptionsWithValidateOnStart<StorageOptions>().BindConfiguration(StorageOptions.Section);
         services.AddOptionsWithValidateOnStart<TlsOptions>().BindConfiguration(TlsOptions.Section);
