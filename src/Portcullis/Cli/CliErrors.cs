@@ -71,17 +71,21 @@ internal static partial class CliErrors
         return CliApp.Failed;
     }
 
-    /// <summary>Refuses <c>--urls</c> values Kestrel cannot listen on, as a usage error.</summary>
-    public static void ValidateUrls(Option<string?> option) => option.Validators.Add(result =>
+    /// <summary>Refuses <c>--urls</c> values Kestrel cannot listen on, as a usage error. Once per option: options are static.</summary>
+    public static Option<string?> WithUrlCheck(this Option<string?> option)
     {
-        if (result.GetValueOrDefault<string?>() is { Length: > 0 } urls)
+        option.Validators.Add(result =>
         {
-            foreach (var problem in ConfigurationCheck.UrlProblems(urls))
+            if (result.GetValueOrDefault<string?>() is { Length: > 0 } urls)
             {
-                result.AddError($"{option.Name}: {problem}");
+                foreach (var problem in ConfigurationCheck.UrlProblems(urls))
+                {
+                    result.AddError($"{option.Name}: {problem}");
+                }
             }
-        }
-    });
+        });
+        return option;
+    }
 
     private static string BoundAddress(string message) =>
         BindFailure().Match(message) is { Success: true } match ? match.Groups["address"].Value : "the configured address";

@@ -13,13 +13,12 @@ public static class DoctorCommand
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
-    private static readonly Option<string?> Urls = new("--urls") { Description = "The addresses serve would use." };
+    private static readonly Option<string?> Urls = new Option<string?>("--urls") { Description = "The addresses serve would use." }.WithUrlCheck();
 
     public static Command Create(CliIo io)
     {
         var command = new Command("doctor", "Check the configuration against the security bar. Exit 1 on high findings.");
         command.Options.Add(Urls);
-        CliErrors.ValidateUrls(Urls);
         command.Options.Add(CliApp.Json);
         command.SetAction((parse, ct) =>
         {

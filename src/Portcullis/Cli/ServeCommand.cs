@@ -9,16 +9,15 @@ namespace Portcullis.Cli;
 
 public static partial class ServeCommand
 {
-    private static readonly Option<string?> Urls = new("--urls")
+    private static readonly Option<string?> Urls = new Option<string?>("--urls")
     {
         Description = "Addresses to listen on, ';'-separated. Default https://127.0.0.1:8443.",
-    };
+    }.WithUrlCheck();
 
     public static Command Create(CliIo io)
     {
         var command = new Command("serve", "Run the Portcullis server.");
         command.Options.Add(Urls);
-        CliErrors.ValidateUrls(Urls);
         command.SetAction(async (parse, ct) =>
         {
             var overrides = CliApp.Overrides(parse);
@@ -32,7 +31,7 @@ public static partial class ServeCommand
             TimeSpan built, initialized;
             try
             {
-                var builder = PortcullisHost.CreateBuilder(overrides);
+                var builder = PortcullisHost.CreateBuilder(io.WithSettings(overrides)); // an embedding host's settings too, as every command
                 // A failed start is reported below in one line; the host's own "Hosting failed to start" would repeat it
                 // with a stack trace. A background service's crash is still logged (Critical, event 10).
                 builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
