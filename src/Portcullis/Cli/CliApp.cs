@@ -7,7 +7,8 @@ namespace Portcullis.Cli;
 
 /// <summary>
 /// The one executable: <c>serve</c> and the operator commands share configuration and storage.
-/// Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 conflict or invalid input.
+/// Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 conflict or invalid input, 5 configuration error
+/// (a setting of the wrong type or refused by its validator).
 /// <para>
 /// Owns the command line: <c>serve</c>, <c>migrate</c>, <c>doctor</c>, and the operator commands <c>users</c>,
 /// <c>roles</c>, <c>clients</c>, <c>keys</c> and <c>audit</c>.
@@ -25,10 +26,17 @@ public static class CliApp
     public const int Usage = 2;
     public const int NotFound = 3;
     public const int Invalid = 4;
+    public const int Configuration = 5;
 
     internal static readonly Option<string?> DataDir = new("--data-dir")
     {
         Description = "Directory for the database and other state (Storage:DataDirectory). Default ./data.",
+        Recursive = true,
+    };
+
+    internal static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "On an error, print the whole exception (stack trace included).",
         Recursive = true,
     };
 
@@ -43,6 +51,7 @@ public static class CliApp
         var io = new CliIo(stdin, stdout, stderr) { Settings = settings };
         var root = new RootCommand("Portcullis: identity provider, authorization authority and API gateway.");
         root.Options.Add(DataDir);
+        root.Options.Add(Verbose);
         root.Subcommands.Add(ServeCommand.Create(io));
         root.Subcommands.Add(AccountCommands.CreateAdmin(io));
         root.Subcommands.Add(AccountCommands.CreateUsers(io));
@@ -53,7 +62,17 @@ public static class CliApp
         root.Subcommands.Add(DoctorCommand.Create(io));
         root.Subcommands.Add(AuditCommands.Create(io));
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        try
+        {
+            // No default exception handler: it prints every stack trace (CliErrors prints one line unless --verbose).
+            var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            // System.CommandLine reports parse errors itself (the errors, then help) but exits 1; the README promises 2.
+            return parse.Action is System.CommandLine.Invocation.ParseErrorAction ? Usage : exit;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return await CliErrors.ReportUnexpectedAsync(io, parse, ex);
+        }
     }
 
     internal static Dictionary<string, string?> Overrides(ParseResult parse)
@@ -79,10 +98,9 @@ public static class CliApp
             await using var scope = app.Services.CreateAsyncScope();
             return await action(scope.ServiceProvider);
         }
-        catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+        catch (Exception ex) when (CliErrors.Describe(ex) is { } error)
         {
-            await io.Error.WriteLineAsync("error: " + ex.Message);
-            return Failed;
+            return await CliErrors.ReportAsync(io, parse, "error: ", ex, error);
         }
     }
 }

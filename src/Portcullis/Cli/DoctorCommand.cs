@@ -13,7 +13,7 @@ public static class DoctorCommand
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
-    private static readonly Option<string?> Urls = new("--urls") { Description = "The addresses serve would use." };
+    private static readonly Option<string?> Urls = new Option<string?>("--urls") { Description = "The addresses serve would use." }.WithUrlCheck();
 
     public static Command Create(CliIo io)
     {

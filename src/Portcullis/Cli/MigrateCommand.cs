@@ -76,10 +76,9 @@ public static class MigrateCommand
                     : $"Applied {pending.Count} migration(s): {string.Join(", ", pending)}. The database is up to date.");
                 return CliApp.Ok;
             }
-            catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+            catch (Exception ex) when (CliErrors.Describe(ex) is { } error)
             {
-                await io.Error.WriteLineAsync("error: " + ex.Message);
-                return CliApp.Failed;
+                return await CliErrors.ReportAsync(io, parse, "error: ", ex, error);
             }
         });
         return command;

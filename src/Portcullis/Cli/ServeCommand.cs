@@ -6,10 +6,10 @@ namespace Portcullis.Cli;
 
 public static partial class ServeCommand
 {
-    private static readonly Option<string?> Urls = new("--urls")
+    private static readonly Option<string?> Urls = new Option<string?>("--urls")
     {
         Description = "Addresses to listen on, ';'-separated. Default https://127.0.0.1:8443.",
-    };
+    }.WithUrlCheck();
 
     public static Command Create(CliIo io)
     {
@@ -23,25 +23,35 @@ public static partial class ServeCommand
                 overrides["urls"] = urls;
             }
 
-            WebApplication app;
+            WebApplication? app = null;
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             TimeSpan built, initialized;
             try
             {
-                app = PortcullisHost.BuildApp(PortcullisHost.CreateBuilder(overrides));
+                var builder = PortcullisHost.CreateBuilder(io.WithSettings(overrides)); // an embedding host's settings too, as every command
+                // A failed start is reported below in one line; the host's own "Hosting failed to start" would repeat it
+                // with a stack trace. A background service's crash is still logged (Critical, event 10).
+                builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+                app = PortcullisHost.BuildApp(builder);
                 built = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 await PortcullisHost.InitializeAsync(app.Services, ct);
                 initialized = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                await app.StartAsync(ct); // binds the ports and validates the remaining options
             }
-            catch (Exception ex) when (ex is StartupException or OptionsValidationException)
+            catch (Exception ex) when (CliErrors.Describe(ex) is { } error)
             {
-                await io.Error.WriteLineAsync("Portcullis cannot start: " + ex.Message);
-                return CliApp.Failed;
+                if (app is not null)
+                {
+                    // Stopped before disposed: background services already running end quietly instead of as crashes.
+                    await app.StopAsync(CancellationToken.None);
+                    await app.DisposeAsync();
+                }
+
+                return await CliErrors.ReportAsync(io, parse, "Portcullis cannot start: ", ex, error);
             }
 
             await using (app)
             {
-                await app.StartAsync(ct);
                 // Where start-up time goes (issue 8: start to ready ≤ 2 s), one line, no configuration values.
                 var listened = System.Diagnostics.Stopwatch.GetElapsedTime(started) - initialized;
                 using (var process = System.Diagnostics.Process.GetCurrentProcess())

@@ -88,10 +88,10 @@ public static partial class GatewayRouteCompiler
             var path = Path.GetFullPath(options.RoutesFile);
             try
             {
-                var file = ReadRoutesFile(path);
-                for (var i = 0; i < file.Routes.Count; i++)
+                var file = ReadRoutesFile(path, errors);
+                for (var i = 0; i < (file?.Routes.Count ?? 0); i++)
                 {
-                    sources.Add(new Source($"{Path.GetFileName(path)}:Routes:{i}", file.Routes[i], Path.GetDirectoryName(path)!));
+                    sources.Add(new Source($"{FileLabel(path)}: {RouteLabel(file!.Routes[i].Name, i)}", file.Routes[i], Path.GetDirectoryName(path)!));
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or InvalidOperationException or System.Text.Json.JsonException)
@@ -101,15 +101,6 @@ public static partial class GatewayRouteCompiler
         }
 
         return sources;
-    }
-
-    /// <summary>Binds the file with the configuration binder (the same rules as appsettings), refusing unknown keys.</summary>
-    public static GatewayRoutesFile ReadRoutesFile(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        using var stream = new MemoryStream(bytes);
-        var configuration = new ConfigurationBuilder().AddJsonStream(stream).Build();
-        return configuration.Get<GatewayRoutesFile>(binder => binder.ErrorOnUnknownConfiguration = true) ?? new GatewayRoutesFile();
     }
 
     /// <summary>Compiles every route, or returns the full list of errors and no snapshot.</summary>

@@ -44,6 +44,7 @@ public static partial class Doctor
                 "Set Logging:LogLevel:Default to Information or higher."));
         }
 
+        findings.AddRange(ConfigurationCheck.Findings(configuration)); // misspelt keys: otherwise silently ignored
         CheckUrls(configuration["urls"] ?? PortcullisDefaults.Urls, findings);
         CheckCertificate(tls, dataDirectory, time, environment, findings);
 

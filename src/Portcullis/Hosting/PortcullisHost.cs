@@ -78,6 +78,7 @@ public static partial class PortcullisHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
+        ConfigurationCheck.ThrowIfValuesInvalid(builder.Configuration); // before anything binds: one line per bad value
         ConsoleLogFormats.Select(builder.Configuration, ConsoleLogFormats.StdoutIsTerminal); // a wrong Logging:Format stops here, in one line
 
         var services = builder.Services;

@@ -119,7 +119,7 @@ public sealed class MigrateCommandTests : IAsyncDisposable
     public async Task Postgres_without_a_connection_string_is_refused_with_what_to_set()
     {
         var (exit, _, error) = await RunAsync(new() { ["Storage:Provider"] = "Postgres" }, "migrate");
-        Assert.Equal(CliApp.Failed, exit);
+        Assert.Equal(CliApp.Configuration, exit);
         Assert.Contains("Storage:ConnectionString must be set", error, StringComparison.Ordinal);
     }
 }
