@@ -64,15 +64,34 @@ public static class CliApp
         var parse = root.Parse(args);
         try
         {
+            if (parse.Action is System.CommandLine.Invocation.ParseErrorAction usage)
+            {
+                // System.CommandLine reports parse errors itself (with its typo corrections) but exits 1 and then prints
+                // the whole help screen; the README promises 2, and the mistake should stay the last thing on screen.
+                usage.ShowHelp = false;
+                await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+                await stderr.WriteLineAsync($"Run '{CommandPath(parse.CommandResult)} --help' for usage.");
+                return Usage;
+            }
+
             // No default exception handler: it prints every stack trace (CliErrors prints one line unless --verbose).
-            var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
-            // System.CommandLine reports parse errors itself (the errors, then help) but exits 1; the README promises 2.
-            return parse.Action is System.CommandLine.Invocation.ParseErrorAction ? Usage : exit;
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             return await CliErrors.ReportUnexpectedAsync(io, parse, ex);
         }
+    }
+
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult? result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, r.Parent is null ? "portcullis" : r.Command.Name);
+        }
+
+        return names.Count == 0 ? "portcullis" : string.Join(' ', names);
     }
 
     internal static Dictionary<string, string?> Overrides(ParseResult parse)

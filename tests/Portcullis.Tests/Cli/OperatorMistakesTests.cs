@@ -42,15 +42,18 @@ public sealed class OperatorMistakesTests : IAsyncDisposable
     private static void NoStackTrace(string text) => Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
 
     [Theory]
-    [InlineData("frobnicate", "Unrecognized command or argument 'frobnicate'.")]
-    [InlineData("users list --limit many", "Cannot parse argument 'many' for option '--limit'")]
-    [InlineData("users list --colour", "Unrecognized command or argument '--colour'.")]
-    public async Task A_usage_error_exits_2_with_the_parser_s_own_message(string command, string message)
+    [InlineData("frobnicate", "Unrecognized command or argument 'frobnicate'.", "portcullis")]
+    [InlineData("users list --limit many", "Cannot parse argument 'many' for option '--limit'", "portcullis users list")]
+    [InlineData("users list --colour", "Unrecognized command or argument '--colour'.", "portcullis users list")]
+    public async Task A_usage_error_exits_2_with_the_parser_s_own_message(string command, string message, string help)
     {
         var (exit, output, error) = await RunAsync(null, command.Split(' '));
 
         Assert.Equal(CliApp.Usage, exit);
         Assert.Contains(message, error, StringComparison.Ordinal);
+        // The mistake and where to look, not the whole help screen.
+        Assert.EndsWith($"Run '{help} --help' for usage.", error.TrimEnd(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Options:", output + error, StringComparison.Ordinal);
         NoStackTrace(output + error);
     }
 
@@ -60,7 +63,8 @@ public sealed class OperatorMistakesTests : IAsyncDisposable
         var (exit, output, error) = await RunAsync(null, "serve", "--urls", "127.0.0.1:8444");
 
         Assert.Equal(CliApp.Usage, exit);
-        Assert.Equal("--urls: '127.0.0.1:8444' has no scheme; use https://127.0.0.1:8444", Assert.Single(Lines(error)));
+        Assert.Equal(["--urls: '127.0.0.1:8444' has no scheme; use https://127.0.0.1:8444", "Run 'portcullis serve --help' for usage."], Lines(error));
+        Assert.Empty(output); // no help screen after the mistake
         NoStackTrace(output + error);
     }
 
