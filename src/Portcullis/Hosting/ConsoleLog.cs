@@ -58,7 +58,10 @@ public sealed class JsonConsoleLogProvider : QueuedJsonLineProvider
 
         logging.Services.AddSingleton<ILoggerProvider>(services => new JsonConsoleLogProvider(
             services.GetServices<ConsoleFormatter>(),
-            ConsoleLogFormats.Select(services.GetRequiredService<IConfiguration>(), ConsoleLogFormats.StdoutIsTerminal)));
+            ConsoleLogFormats.Select(services.GetRequiredService<IConfiguration>(), ConsoleLogFormats.StdoutIsTerminal))
+        {
+            StackTraces = services.GetRequiredService<IConfiguration>().GetValue<bool>(StackTracesKey),
+        });
         return logging;
     }
 

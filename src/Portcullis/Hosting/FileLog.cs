@@ -70,7 +70,11 @@ public sealed class FileLogProvider(IEnumerable<ConsoleFormatter> formatters, IO
         builder.Services.AddSingleton<IValidateOptions<FileLogOptions>, FileLogOptionsValidator>();
         if (!string.IsNullOrWhiteSpace(builder.Configuration[$"{FileLogOptions.Section}:{nameof(FileLogOptions.Path)}"]))
         {
-            builder.Services.AddSingleton<ILoggerProvider, FileLogProvider>();
+            builder.Services.AddSingleton<ILoggerProvider>(services => new FileLogProvider(
+                services.GetServices<ConsoleFormatter>(), services.GetRequiredService<IOptions<FileLogOptions>>())
+            {
+                StackTraces = services.GetRequiredService<IConfiguration>().GetValue<bool>(StackTracesKey),
+            });
         }
     }
 }

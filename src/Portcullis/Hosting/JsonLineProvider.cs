@@ -36,6 +36,16 @@ public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
         _escapeControls = formatterName != ConsoleFormatterNames.Json;
     }
 
+    /// <summary>
+    /// Whether a logged exception is written whole, stack trace included (<c>Logging:StackTraces=true</c>). Default
+    /// false: its type and message only, and those of its inner exceptions, on the one line (issue 20: no stack trace
+    /// in any log line of the default configuration; the event id, trace id and message say where to look).
+    /// </summary>
+    public bool StackTraces { get; init; }
+
+    /// <summary>The setting that turns whole exceptions on.</summary>
+    public const string StackTracesKey = "Logging:StackTraces";
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
@@ -58,6 +68,11 @@ public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
         var text = t_text ??= new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
         var buffer = text.GetStringBuilder();
         buffer.Clear();
+        if (exception is not null && !StackTraces)
+        {
+            exception = new ExceptionSummary(exception);
+        }
+
         _formatter.Write(new LogEntry<TState>(level, category, id, state, exception, formatter), _scopes, text);
         if (buffer.Length > 0)
         {
@@ -67,6 +82,21 @@ public abstract class JsonLineProvider : ILoggerProvider, ISupportExternalScope
         if (buffer.Capacity > 64 * 1024)
         {
             t_text = null; // one huge entry (an exception with a long stack) does not pin its buffer to the thread
+        }
+    }
+
+    /// <summary>What a log line shows of an exception by default: <c>Type: message ---> InnerType: message</c>.</summary>
+    private sealed class ExceptionSummary(Exception exception) : Exception(exception.Message)
+    {
+        public override string ToString()
+        {
+            var text = new System.Text.StringBuilder();
+            for (var e = exception; e is not null; e = e.InnerException)
+            {
+                text.Append(text.Length == 0 ? "" : " ---> ").Append(e.GetType().FullName).Append(": ").Append(e.Message);
+            }
+
+            return text.ToString();
         }
     }
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Portcullis.Hosting;
 using Portcullis.Tests.Infrastructure;
 
 namespace Portcullis.Tests.Hosting;
@@ -77,6 +78,37 @@ public sealed class ErrorResponseTests(ServerFixture fixture) : IClassFixture<Se
         Assert.False(problem.TryGetProperty("exception", out _));
         Assert.True(response.Headers.CacheControl?.NoStore, "Cache-Control: no-store is missing on the 500.");
         SecurityHeadersTests.AssertSecurityHeaders(response);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task F01_a_logged_exception_carries_its_stack_trace_only_when_Logging_StackTraces_says_so(bool stackTraces)
+    {
+        await using var server = await PortcullisServer.StartAsync(
+            stackTraces ? new Dictionary<string, string?> { [JsonLineProvider.StackTracesKey] = "true" } : null);
+        using var http = server.CreateClient();
+        var mark = server.Logs.Mark();
+
+        using (var response = await http.GetAsync("test/fault"))
+        {
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        }
+
+        // The framework logs the unhandled exception (event 1, ExceptionHandlerMiddleware) after the answer is sent.
+        LogCapture.Entry? logged = null;
+        for (var i = 0; i < 100 && logged is null; i++)
+        {
+            logged = server.Logs.EntriesSince(mark).FirstOrDefault(e => e.Exception?.Contains("Deliberate test fault", StringComparison.Ordinal) == true);
+            if (logged is null)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        Assert.NotNull(logged);
+        Assert.StartsWith("System.InvalidOperationException: Deliberate test fault", logged.Exception, StringComparison.Ordinal);
+        Assert.Equal(stackTraces, logged.Exception!.Contains("   at ", StringComparison.Ordinal));
     }
 
     [Fact]

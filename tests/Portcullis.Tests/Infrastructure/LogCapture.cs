@@ -28,7 +28,11 @@ public sealed class LogCapture : Portcullis.Hosting.JsonLineProvider
     public static void AddTo(IServiceCollection services, Action<string> overflow, Action<LogCapture> created) =>
         services.AddSingleton<ILoggerProvider>(sp =>
         {
-            var capture = new LogCapture(sp.GetServices<ConsoleFormatter>(), overflow);
+            // Logging:StackTraces as the server's own providers read it.
+            var capture = new LogCapture(sp.GetServices<ConsoleFormatter>(), overflow)
+            {
+                StackTraces = Microsoft.Extensions.Configuration.ConfigurationBinder.GetValue<bool>(sp.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>(), Portcullis.Hosting.JsonLineProvider.StackTracesKey),
+            };
             created(capture);
             return capture;
         });
