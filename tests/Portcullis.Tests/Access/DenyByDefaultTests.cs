@@ -25,11 +25,12 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         // the browser session (and send an anonymous visitor to /signin); the stylesheet is public.
         "GET /connect/userinfo",
         "POST /connect/userinfo",
-        "* /connect/authorize",
-        "* /connect/endsession",
-        "* /signin",
-        "* /signup",
-        "* /account",
+        // Each page answers only GET/HEAD and the methods it has handlers for (HDR-07).
+        "GET /connect/authorize", "HEAD /connect/authorize", "POST /connect/authorize",
+        "GET /connect/endsession", "HEAD /connect/endsession", "POST /connect/endsession",
+        "GET /signin", "HEAD /signin", "POST /signin",
+        "GET /signup", "HEAD /signup", "POST /signup",
+        "GET /account", "HEAD /account", "POST /account",
         "GET /assets/portcullis.css",
         "GET /assets/portcullis.svg",
     };
