@@ -17,7 +17,7 @@ namespace Portcullis.Accounts;
 /// (<see cref="HashedRecoveryCodeUserStore"/>), and every change is an audit event that ends the user's sessions
 /// (the security epoch moves on, like a password change). Everything lives in Identity's <c>AspNetUserTokens</c>.
 /// </summary>
-public sealed class SecondFactor(UserManager<User> users, SessionTerminator terminator, AuditLog audit)
+public sealed class SecondFactor(UserManager<User> users, SessionTerminator terminator, AuditLog audit, PortcullisDb db)
 {
     public const int RecoveryCodeCount = 10;
 
@@ -91,7 +91,17 @@ public sealed class SecondFactor(UserManager<User> users, SessionTerminator term
         used.Add((step, code));
         var saved = await users.SetAuthenticationTokenAsync(user, TokenProvider, UsedCodesToken,
             string.Join(',', used.Select(u => string.Create(CultureInfo.InvariantCulture, $"{u.Step}:{u.Code}"))));
-        return saved.Succeeded;
+        return saved.Succeeded || Lost();
+    }
+
+    /// <summary>
+    /// Another request changed the user first (Identity reports the concurrency failure, it does not throw): its
+    /// changes stay tracked and would fail the next save (the audit event's), so they are dropped. The race is lost.
+    /// </summary>
+    private bool Lost()
+    {
+        db.ChangeTracker.Clear();
+        return false;
     }
 
     /// <summary>
@@ -142,7 +152,7 @@ public sealed class SecondFactor(UserManager<User> users, SessionTerminator term
         var redeemed = await users.RedeemTwoFactorRecoveryCodeAsync(user, code);
         if (!redeemed.Succeeded)
         {
-            return false;
+            return Lost();
         }
 
         audit.Record(AuditEvents.RecoveryCodeUsed, AuditOutcomes.Success, $"user:{user.Id}",

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Portcullis.Admin;
 using Portcullis.Audit;
 using Portcullis.Storage;
@@ -53,6 +54,7 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
         Assert.Contains("<svg class=\"qr\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("style=", html, StringComparison.Ordinal); // style-src 'self': no inline style
         var key = KeyOf(html);
+        _server.Canary.Record(KeyPattern().Match(html).Groups[1].Value.Replace(" ", "", StringComparison.Ordinal).ToUpperInvariant());
 
         // A wrong first code: refused, the app stays off.
         using (var wrong = await browser.PostFormAsync("/account/authenticator", html, new Dictionary<string, string> { ["Code"] = OtherThan(key) }))
@@ -65,6 +67,11 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
 
         var codes = await ConfirmAsync(browser, html, key);
         Assert.Equal(10, codes.Count);
+        foreach (var code in codes)
+        {
+            _server.Canary.Record(code); // never in a log line
+        }
+
         Assert.Equal(10, codes.Distinct().Count());
         Assert.True(await TwoFactorOnAsync(id));
 
@@ -160,6 +167,83 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
     }
 
     [Fact]
+    public async Task Two_sign_ins_racing_with_one_code_get_one_session()
+    {
+        var (_, username, key, codes) = await EnrolledUserAsync();
+        foreach (var code in new[] { Totp(key, Step()), codes[0] })
+        {
+            using var first = new BrowserFlow(_server);
+            using var second = new BrowserFlow(_server);
+            var pages = new List<string>();
+            foreach (var browser in new[] { first, second })
+            {
+                using (await browser.SubmitAsync("/signin", Credentials(username)))
+                {
+                }
+
+                using var page = await browser.GetAsync("/signin/code");
+                pages.Add(await page.Content.ReadAsStringAsync());
+            }
+
+            var form = new Dictionary<string, string> { ["Code"] = code };
+            var answers = await Task.WhenAll(first.PostFormAsync("/signin/code", pages[0], form), second.PostFormAsync("/signin/code", pages[1], form));
+            var statuses = string.Join(", ", answers.Select(a => (int)a.StatusCode));
+            Assert.True(answers.Count(a => a.StatusCode == HttpStatusCode.Found) == 1, statuses);
+            Assert.True(answers.Count(a => a.StatusCode == HttpStatusCode.BadRequest) == 1, statuses);
+            foreach (var answer in answers)
+            {
+                answer.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_code_page_needs_the_right_password_first_and_waits_five_minutes_for_the_code()
+    {
+        var time = new SteppingClock();
+        await using var server = await PortcullisServer.StartAsync(services: services =>
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(time);
+        });
+        var (_, username, key, _) = await EnrolledUserAsync(server);
+
+        // Without the password step, or with a made-up cookie: back to the sign-in page.
+        using var browser = new BrowserFlow(server);
+        using (var none = await browser.GetAsync("/signin/code"))
+        {
+            Assert.Equal(HttpStatusCode.Found, none.StatusCode);
+            Assert.Equal("/signin", none.Headers.Location!.OriginalString);
+        }
+
+        browser.Cookies.Add(browser.Origin, new Cookie("__Host-portcullis-2fa", "CfDJ8forged") { Secure = true, Path = "/" });
+        using (var forged = await browser.GetAsync("/signin/code"))
+        {
+            Assert.Equal(HttpStatusCode.Found, forged.StatusCode);
+        }
+
+        using (await browser.SubmitAsync("/signin", Credentials(username)))
+        {
+        }
+
+        time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
+        using (var before = await browser.GetAsync("/signin/code"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode); // one second before the end
+        }
+
+        var html = await (await browser.GetAsync("/signin/code")).Content.ReadAsStringAsync();
+        time.Advance(TimeSpan.FromSeconds(1));
+        using (var at = await browser.PostFormAsync("/signin/code", html, new Dictionary<string, string> { ["Code"] = Totp(key, Step()) }))
+        {
+            Assert.Equal(HttpStatusCode.Found, at.StatusCode); // at the end: gone, even with the right code
+            Assert.Equal("/signin", at.Headers.Location!.OriginalString);
+        }
+
+        Assert.DoesNotContain(browser.Cookies.GetAllCookies(), c => c.Name == "__Host-portcullis");
+    }
+
+    [Fact]
     public async Task Wrong_codes_are_throttled_per_account()
     {
         var (id, username, key, _) = await EnrolledUserAsync();
@@ -249,16 +333,22 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
         var (_, username, key, codes) = await EnrolledUserAsync();
         using (var browser = await SignedInWithCodeAsync(username, Totp(key, Step())))
         {
-            var (idToken, access) = await CodeFlowAsync(browser, clientId);
+            var (idToken, access, refresh) = await CodeFlowAsync(browser, clientId);
             Assert.Equal(["pwd", "otp", "mfa"], Amr(idToken));
             Assert.Equal(["pwd", "otp", "mfa"], Amr(access));
             Assert.Equal("urn:portcullis:mfa", idToken["acr"]!.GetValue<string>());
             Assert.Equal("urn:portcullis:mfa", access["acr"]!.GetValue<string>());
+
+            // A refresh keeps how the session began.
+            using var refreshed = await browser.Http.RefreshAsync(refresh!, clientId);
+            var next = Jwt.PayloadOf((await refreshed.ReadTokensAsync()).AccessToken);
+            Assert.Equal("urn:portcullis:mfa", next["acr"]!.GetValue<string>());
+            Assert.Equal(["pwd", "otp", "mfa"], Amr(next));
         }
 
         using (var browser = await SignedInWithCodeAsync(username, codes[0]))
         {
-            var (idToken, _) = await CodeFlowAsync(browser, clientId);
+            var (idToken, _, _) = await CodeFlowAsync(browser, clientId);
             Assert.Equal(["pwd", "rc", "mfa"], Amr(idToken));
             Assert.Equal("urn:portcullis:mfa", idToken["acr"]!.GetValue<string>());
         }
@@ -266,7 +356,7 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
         var (_, plain) = await NewUserAsync();
         using (var browser = await SignedInAsync(plain))
         {
-            var (idToken, access) = await CodeFlowAsync(browser, clientId);
+            var (idToken, access, _) = await CodeFlowAsync(browser, clientId);
             Assert.Equal(["pwd"], Amr(idToken));
             Assert.Equal("urn:portcullis:pwd", idToken["acr"]!.GetValue<string>());
             Assert.Equal("urn:portcullis:pwd", access["acr"]!.GetValue<string>());
@@ -332,17 +422,23 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
 
     // ---- the kit ----
 
-    private async Task<(Guid Id, string Username)> NewUserAsync()
+    private async Task<(Guid Id, string Username)> NewUserAsync(PortcullisServer? server = null)
     {
         var username = ClientFlows.UniqueName("mfa");
-        return (await fixture.Client.RegisterOkAsync(username), username);
+        if (server is null)
+        {
+            return (await fixture.Client.RegisterOkAsync(username), username);
+        }
+
+        using var http = server.CreateClient();
+        return (await http.RegisterOkAsync(username), username);
     }
 
     private static Dictionary<string, string> Credentials(string username) => new() { ["Username"] = username, ["Password"] = ClientFlows.Password };
 
-    private async Task<BrowserFlow> SignedInAsync(string username)
+    private async Task<BrowserFlow> SignedInAsync(string username, PortcullisServer? server = null)
     {
-        var browser = new BrowserFlow(_server);
+        var browser = new BrowserFlow(server ?? _server);
         using var signedIn = await browser.SubmitAsync("/signin", Credentials(username));
         Assert.Equal(HttpStatusCode.Found, signedIn.StatusCode);
         Assert.Equal("/account", signedIn.Headers.Location!.OriginalString);
@@ -363,10 +459,10 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
     }
 
     /// <summary>A user with the app on, enrolled through the pages: its key and its recovery codes.</summary>
-    private async Task<(Guid Id, string Username, byte[] Key, IReadOnlyList<string> Codes)> EnrolledUserAsync()
+    private async Task<(Guid Id, string Username, byte[] Key, IReadOnlyList<string> Codes)> EnrolledUserAsync(PortcullisServer? server = null)
     {
-        var (id, username) = await NewUserAsync();
-        using var browser = await SignedInAsync(username);
+        var (id, username) = await NewUserAsync(server);
+        using var browser = await SignedInAsync(username, server);
         using (await browser.SubmitAsync("/account", new Dictionary<string, string>(), ("start", "Set up an authenticator app")))
         {
         }
@@ -387,15 +483,16 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
         return [.. RecoveryCodePattern().Matches(text).Select(m => m.Groups[1].Value)];
     }
 
-    private static async Task<(System.Text.Json.Nodes.JsonObject IdToken, System.Text.Json.Nodes.JsonObject Access)> CodeFlowAsync(BrowserFlow browser, string clientId)
+    private static async Task<(System.Text.Json.Nodes.JsonObject IdToken, System.Text.Json.Nodes.JsonObject Access, string? Refresh)> CodeFlowAsync(BrowserFlow browser, string clientId)
     {
         var (verifier, challenge) = BrowserFlow.NewPkce();
-        var request = BrowserFlow.CodeRequest(clientId, Redirect, challenge, "openid profile");
+        var request = BrowserFlow.CodeRequest(clientId, Redirect, challenge, "openid profile offline_access");
         var callback = await browser.AuthorizeAsync(BrowserFlow.AuthorizeUrl(request), username: null);
         using var exchanged = await browser.ExchangeAsync(clientId, BrowserFlow.Query(callback)["code"], Redirect, verifier);
         var body = await exchanged.JsonAsync();
         Assert.True(exchanged.StatusCode == HttpStatusCode.OK, body.ToString());
-        return (Jwt.PayloadOf(body.GetProperty("id_token").GetString()!), Jwt.PayloadOf(body.GetProperty("access_token").GetString()!));
+        return (Jwt.PayloadOf(body.GetProperty("id_token").GetString()!), Jwt.PayloadOf(body.GetProperty("access_token").GetString()!),
+            body.TryGetProperty("refresh_token", out var refresh) ? refresh.GetString() : null);
     }
 
     private static string[] Amr(System.Text.Json.Nodes.JsonObject token) => [.. token["amr"]!.AsArray().Select(v => v!.GetValue<string>())];
