@@ -37,6 +37,7 @@ public sealed class BrowserTwoFactorTests(ServerFixture fixture) : IClassFixture
         await AssertAccessibleAsync(page);
 
         // A wrong code: an alert the field points to.
+        await page.GetByLabel("Current password", new() { Exact = true }).FillAsync(ClientFlows.Password);
         var code = page.GetByLabel("Code from the app", new() { Exact = true });
         await code.FillAsync(TwoFactorTests.OtherThan(key));
         browser.ExpectErrorPage(Url("account/authenticator"), 400);
@@ -45,6 +46,7 @@ public sealed class BrowserTwoFactorTests(ServerFixture fixture) : IClassFixture
         await Expect(code).ToHaveAttributeAsync("aria-invalid", "true");
 
         // The right one: ten recovery codes, shown once.
+        await page.GetByLabel("Current password", new() { Exact = true }).FillAsync(ClientFlows.Password);
         await code.FillAsync(TwoFactorTests.Totp(key, TwoFactorTests.Step() - 1));
         await Button(page, "Turn on").ClickAsync();
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Save your recovery codes" })).ToBeVisibleAsync();

@@ -57,10 +57,17 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
         _server.Canary.Record(KeyPattern().Match(html).Groups[1].Value.Replace(" ", "", StringComparison.Ordinal).ToUpperInvariant());
 
         // A wrong first code: refused, the app stays off.
-        using (var wrong = await browser.PostFormAsync("/account/authenticator", html, new Dictionary<string, string> { ["Code"] = OtherThan(key) }))
+        using (var wrong = await browser.PostFormAsync("/account/authenticator", html, new Dictionary<string, string> { ["CurrentPassword"] = ClientFlows.Password, ["Code"] = OtherThan(key) }))
         {
             Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
             Assert.Contains("That code is not right", await wrong.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // The right code without the password (AUTH-10: the session alone is not enough): refused too.
+        using (var noPassword = await browser.PostFormAsync("/account/authenticator", html, new Dictionary<string, string> { ["CurrentPassword"] = "not the password at all 1234", ["Code"] = Totp(key, Step() + 1) }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noPassword.StatusCode);
+            Assert.Contains("The current password is incorrect.", await noPassword.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         Assert.False(await TwoFactorOnAsync(id));
@@ -476,7 +483,8 @@ public sealed partial class TwoFactorTests(TwoFactorTests.Fixture fixture) : ICl
 
     private static async Task<IReadOnlyList<string>> ConfirmAsync(BrowserFlow browser, string html, byte[] key, long? step = null)
     {
-        using var confirmed = await browser.PostFormAsync("/account/authenticator", html, new Dictionary<string, string> { ["Code"] = Totp(key, step ?? Step()) });
+        using var confirmed = await browser.PostFormAsync("/account/authenticator", html,
+            new Dictionary<string, string> { ["CurrentPassword"] = ClientFlows.Password, ["Code"] = Totp(key, step ?? Step()) });
         var text = await confirmed.Content.ReadAsStringAsync();
         Assert.True(confirmed.StatusCode == HttpStatusCode.OK, text);
         Assert.Contains("Save your recovery codes", text, StringComparison.Ordinal);

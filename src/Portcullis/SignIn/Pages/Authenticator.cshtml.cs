@@ -13,11 +13,13 @@ namespace Portcullis.SignIn.Pages;
 /// <summary>
 /// <c>/account/authenticator</c>: the enrolment started on the account page. Shows the key as a QR code (drawn on the
 /// server, inline SVG: the page's policy allows no script, no inline style and images only from this origin) and as
-/// text; a first right code turns the app on and shows ten recovery codes once. Every session of the user ends with
+/// text; the current password (AUTH-10: a stolen session alone must not put someone else's app on the account) and a
+/// first right code turn the app on and shows ten recovery codes once. Every session of the user ends with
 /// it; this browser's goes on as a new session.
 /// </summary>
 public sealed class AuthenticatorModel(
-    UserManager<User> users, SecondFactor factors, SecondFactorThrottle throttle, BrowserSession sessions, AuditLog audit) : PageModel
+    UserManager<User> users, SecondFactor factors, SecondFactorThrottle throttle, BrowserSession sessions, AuditLog audit,
+    Credentials credentials) : PageModel
 {
     public const string Path = "/account/authenticator";
 
@@ -26,6 +28,12 @@ public sealed class AuthenticatorModel(
 
     [BindProperty]
     public string? Code { get; set; }
+
+    [BindProperty]
+    public string? CurrentPassword { get; set; }
+
+    /// <summary>The id of the field <see cref="Error"/> is about: marked invalid, described by it.</summary>
+    public string? ErrorField { get; private set; }
 
     public string Key { get; private set; } = "";
 
@@ -65,11 +73,25 @@ public sealed class AuthenticatorModel(
             return await FailAsync(user, StatusCodes.Status429TooManyRequests, $"Too many attempts. Try again in {seconds} seconds.");
         }
 
+        var check = await credentials.CheckAsync(user.UserName, CurrentPassword, ct);
+        if (check.Busy)
+        {
+            Response.Headers.RetryAfter = "1";
+            return await FailAsync(user, StatusCodes.Status503ServiceUnavailable, "Busy. Try again in a moment.");
+        }
+
+        if (check.Valid is null)
+        {
+            throttle.Throttle.Failed(user.UserName);
+            await audit.WriteAsync(AuditEvents.SecondFactorFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { method = "password", step = "enrolment" }, ct);
+            return await FailAsync(user, StatusCodes.Status400BadRequest, "The current password is incorrect.", "current-password");
+        }
+
         if (await factors.EnableAsync(user, Code, ct) is not { } codes)
         {
             throttle.Throttle.Failed(user.UserName);
             await audit.WriteAsync(AuditEvents.SecondFactorFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { method = "totp", step = "enrolment" }, ct);
-            return await FailAsync(user, StatusCodes.Status400BadRequest, "That code is not right. Check that the clock of your phone is correct and try again.");
+            return await FailAsync(user, StatusCodes.Status400BadRequest, "That code is not right. Check that the clock of your phone is correct and try again.", "code");
         }
 
         throttle.Throttle.Succeeded(user.UserName);
@@ -92,10 +114,11 @@ public sealed class AuthenticatorModel(
         return Page();
     }
 
-    private async Task<IActionResult> FailAsync(User user, int status, string error)
+    private async Task<IActionResult> FailAsync(User user, int status, string error, string? errorField = null)
     {
         Error = error;
-        Code = null;
+        ErrorField = errorField;
+        Code = CurrentPassword = null;
         Response.StatusCode = status;
         return await ShowAsync(user) ?? BackToAccount();
     }
