@@ -40,7 +40,13 @@ public static class AccountsServices
                 identity.Lockout.AllowedForNewUsers = false;
             })
             .AddRoles<Role>()
-            .AddEntityFrameworkStores<PortcullisDb>();
+            .AddEntityFrameworkStores<PortcullisDb>()
+            // AddIdentityCore registers no token provider: the authenticator app needs Identity's (TOTP, RFC 6238).
+            .AddTokenProvider<AuthenticatorTokenProvider<User>>(TokenOptions.DefaultAuthenticatorProvider);
+        // Identity's store with recovery codes stored hashed (it replaces the one AddEntityFrameworkStores registered).
+        services.AddScoped<IUserStore<User>, HashedRecoveryCodeUserStore>();
+        services.AddScoped<SecondFactor>();
+        services.AddSingleton<SecondFactorThrottle>();
         services.AddSingleton<ILookupNormalizer, PortcullisLookupNormalizer>();
         services.AddOptionsWithValidateOnStart<PasswordHashingOptions>().BindConfiguration(PasswordHashingOptions.Section);
         services.AddSingleton<IValidateOptions<PasswordHashingOptions>, PasswordHashingOptionsValidator>();

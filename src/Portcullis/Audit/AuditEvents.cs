@@ -15,6 +15,10 @@ public static class AuditEvents
     public static readonly Definition LoginInvalidInput = new(1004, "input_validation_fail", "A credential endpoint refused malformed input.");
     public static readonly Definition BrowserSignedIn = new(1005, "authn_signin_success", "A person signed in on the sign-in page and a browser session began (details: session).");
     public static readonly Definition BrowserSignedOut = new(1006, "authn_signout", "A browser session was ended by signing out (on the account page or by a relying party's logout request).");
+    public static readonly Definition SecondFactorFailed = new(1010, "authn_mfa_fail", "A wrong or already used authenticator or recovery code at sign-in, or when turning the authenticator app on or off (details: method).");
+    public static readonly Definition SecondFactorThrottled = new(1011, "authn_mfa_fail_max", "A second-factor code was refused by the per-account or per-IP throttle.");
+    public static readonly Definition RecoveryCodeUsed = new(1012, "authn_mfa_recovery_code_used", "A recovery code was used to sign in; it no longer works and every other session of the user ended (details: remaining).");
+    public static readonly Definition SecondFactorRequired = new(1013, "authn_login_mfa_required", "The password grant was refused for an account with a second factor (it must sign in through the browser).");
 
     // 2000-2999 tokens and sessions
     public static readonly Definition TokenIssued = new(2001, "authn_token_created", "Tokens were issued by the client-credentials grant (a password login is recorded as authn_login_success).");
@@ -34,6 +38,8 @@ public static class AuditEvents
     public static readonly Definition SessionEnded = new(3005, "session_end", "A user ended one of their own sessions (an operator's is session_end_by_admin).");
     public static readonly Definition ConsentGranted = new(3006, "consent_granted", "A user allowed a third-party client the scopes it asked for.");
     public static readonly Definition ConsentRevoked = new(3007, "consent_revoked", "A user took back the consent given to a client (its sessions end with it).");
+    public static readonly Definition SecondFactorEnabled = new(3020, "mfa_enabled", "A user turned the authenticator app on and got new recovery codes; every session of the user ended.");
+    public static readonly Definition SecondFactorDisabled = new(3021, "mfa_disabled", "A user turned the authenticator app off (details: proof, password or code); every session of the user ended.");
 
     // 4000-4999 administration
     public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
@@ -74,8 +80,10 @@ public static class AuditEvents
     public static readonly IReadOnlyList<Definition> All =
     [
         LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput, BrowserSignedIn, BrowserSignedOut,
+        SecondFactorFailed, SecondFactorThrottled, RecoveryCodeUsed, SecondFactorRequired,
         TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere, CodeIssued, CodeRedeemed, CodeReplayed,
         Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded, ConsentGranted, ConsentRevoked,
+        SecondFactorEnabled, SecondFactorDisabled,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,

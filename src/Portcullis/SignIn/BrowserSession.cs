@@ -59,7 +59,11 @@ public sealed class BrowserSession(
     /// Starts a new session after a password check: a new id every time (no fixation), and the old session of this
     /// browser, if any, ends.
     /// </summary>
-    public async Task<string> StartAsync(User user, Current? previous, CancellationToken ct)
+    public async Task<string> StartAsync(User user, Current? previous, CancellationToken ct) =>
+        await StartAsync(user, previous, [AuthenticationMethods.Password], ct);
+
+    /// <summary>As above, after the methods in <paramref name="methods"/> (RFC 8176 <c>amr</c> values) were checked.</summary>
+    public async Task<string> StartAsync(User user, Current? previous, IReadOnlyList<string> methods, CancellationToken ct)
     {
         if (previous is not null)
         {
@@ -78,7 +82,7 @@ public sealed class BrowserSession(
         var authorization = await authorizations.CreateAsync(descriptor, ct);
         var sessionId = (await authorizations.GetIdAsync(authorization, ct))!;
 
-        audit.Record(AuditEvents.BrowserSignedIn, AuditOutcomes.Success, $"session:{sessionId}", actor: $"user:{user.Id}");
+        audit.Record(AuditEvents.BrowserSignedIn, AuditOutcomes.Success, $"session:{sessionId}", new { amr = methods }, actor: $"user:{user.Id}");
         await db.SaveChangesAsync(ct);
 
         var seconds = now.ToUnixTimeSeconds();
@@ -88,7 +92,8 @@ public sealed class BrowserSession(
             new Claim(PortcullisClaims.SecurityEpoch, user.SecurityEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer32),
             new Claim(PortcullisClaims.SessionStart, seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
             new Claim(Claims.AuthenticationTime, seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
-            new Claim(Claims.AuthenticationMethodReference, AuthenticationMethods.Password),
+            // Space-separated in the cookie; the tokens carry them as a JSON array (Authorize.cshtml.cs).
+            new Claim(Claims.AuthenticationMethodReference, string.Join(' ', methods)),
         ]);
         return sessionId;
     }
@@ -105,7 +110,17 @@ public sealed class BrowserSession(
     public static class AuthenticationMethods
     {
         public const string Password = "pwd";
+
+        /// <summary>A code from an authenticator app (TOTP).</summary>
+        public const string OneTimePassword = "otp";
+
+        /// <summary>More than one factor was checked.</summary>
+        public const string MultiFactor = "mfa";
+
+        /// <summary>A recovery code (a look-up secret: NIST SP 800-63B). RFC 8176 registers no value for it.</summary>
+        public const string RecoveryCode = "rc";
     }
+
 
     /// <summary>
     /// The cookie handler's check of every cookie it reads, from memory: the session not ended, the user still

@@ -28,5 +28,8 @@ internal static class PageStyle
         form.inline { display: inline; }
         form.inline button { margin-top: 0; }
         ul.scopes { padding-left: 1.25rem; }
+        svg.qr { display: block; width: 14rem; height: 14rem; margin: 1rem 0; }
+        code.key, ul.codes code { font: 1.1rem/1.6 ui-monospace, monospace; letter-spacing: .05em; }
+        ul.codes { columns: 2; padding-left: 1.25rem; }
         """;
 }

@@ -22,7 +22,7 @@ public static class SignInServices
     public const string StylePath = "/assets/portcullis.css";
     public const string IconPath = "/assets/portcullis.svg";
 
-    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp"];
+    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp", "/SignInCode"];
 
     public static IServiceCollection AddPortcullisSignIn(this IServiceCollection services)
     {
@@ -31,6 +31,7 @@ public static class SignInServices
                 "SignIn:IdleLifetime must be positive and no longer than SignIn:AbsoluteLifetime.");
         new IdentityBuilder(typeof(User), typeof(Role), services).AddSignInManager();
         services.AddScoped<BrowserSession>();
+        services.AddSingleton<PendingSignIn>();
         services.AddSingleton<BrowserSession.Validator>();
         services.AddAuthentication().AddCookie(BrowserSession.Scheme, _ => { });
         services.AddSingleton<IConfigureOptions<CookieAuthenticationOptions>, CookieSetup>();

@@ -6,6 +6,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using Portcullis.Access;
 using Portcullis.Accounts;
+using Portcullis.Audit;
 using Portcullis.Hosting;
 using Portcullis.RateLimits;
 using Portcullis.Storage;
@@ -21,10 +22,13 @@ namespace Portcullis.Tokens;
 public sealed class PasswordGrant(
     Credentials credentials, LoginThrottle throttle, LoginRecords records, UserManager<User> users,
     IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations,
-    PortcullisDb db, WriteLease lease, IOptions<TokensOptions> options, TimeProvider time)
+    PortcullisDb db, WriteLease lease, IOptions<TokensOptions> options, TimeProvider time, AuditLog audit)
 {
     // One answer for every failed login, whatever the reason: unknown user, wrong password, disabled account.
     private const string LoginFailed = "The username or password is incorrect.";
+
+    /// <summary>The refusal for an account with a second factor (docs/sign-in.md).</summary>
+    public const string SecondFactorRequired = "This account requires a second factor: use the browser sign-in (authorization code flow).";
 
     public async Task<Results<SignInHttpResult, ForbidHttpResult, ProblemHttpResult>> HandleAsync(HttpContext http, OpenIddictRequest request, CancellationToken ct)
     {
@@ -63,6 +67,14 @@ public sealed class PasswordGrant(
             await records.PasswordChangeRequiredAsync(user, request.ClientId, ct);
             // Only after the right password: this reveals nothing to someone who does not know it.
             return TokenEndpoint.Reject(Errors.InvalidGrant, "The password must be changed first: POST /api/accounts/password.");
+        }
+
+        if (user.TwoFactorEnabled)
+        {
+            // Never a silent downgrade to the password alone: the grant has no place for a second factor (issue 19).
+            // Said only after the right password, like the required change above.
+            await audit.WriteAsync(AuditEvents.SecondFactorRequired, AuditOutcomes.Denied, $"user:{user.Id}", new { client = request.ClientId }, ct);
+            return TokenEndpoint.Reject(Errors.InvalidGrant, SecondFactorRequired);
         }
 
         var identity = await TokenPrincipals.UserIdentityAsync(user, users, time.GetUtcNow().ToUnixTimeSeconds());

@@ -36,6 +36,9 @@ public static class TokenHandlers
         // A form_post answer may run its one script (by hash) and post to the client only.
         FormPostResponsePolicy.Descriptor,
 
+        // Discovery names the acr values the tokens carry.
+        AdvertiseAcrValues.Descriptor,
+
         // Error responses name no OpenIddict documentation page.
         HideErrorUri<ApplyTokenResponseContext>.Descriptor,
         HideErrorUri<ApplyRevocationResponseContext>.Descriptor,

@@ -22,6 +22,20 @@ public static class TokenPrincipals
         return identity;
     }
 
+    /// <summary>
+    /// The <c>acr</c> values Portcullis states (and advertises in discovery): the password only, or the password and a
+    /// second factor (<c>amr</c> holds <c>mfa</c>).
+    /// </summary>
+    public static class AuthenticationContexts
+    {
+        public const string Password = "urn:portcullis:pwd";
+        public const string MultiFactor = "urn:portcullis:mfa";
+
+        public static readonly IReadOnlyList<string> All = [Password, MultiFactor];
+
+        public static string For(IEnumerable<string> methods) => methods.Contains("mfa") ? MultiFactor : Password;
+    }
+
     /// <summary>Roles are read from the store each time, so a change shows in the next access token.</summary>
     internal static async Task<ClaimsIdentity> UserIdentityAsync(User user, UserManager<User> users, long sessionStart) =>
         UserIdentity(user.Id, await users.GetRolesAsync(user), user.SecurityEpoch, sessionStart);
@@ -37,13 +51,13 @@ public static class TokenPrincipals
 
     /// <summary>
     /// What a browser sign-in adds and every later token of its session keeps: when and how the person authenticated
-    /// (<c>auth_time</c>, <c>amr</c>), and the <c>nonce</c> the code was asked with (OpenIddict puts it in the ID token).
+    /// (<c>auth_time</c>, <c>amr</c>, <c>acr</c>), and the <c>nonce</c> the code was asked with (OpenIddict puts it in the ID token).
     /// </summary>
     public static void CopySignInClaims(ClaimsPrincipal from, ClaimsIdentity to)
     {
         foreach (var claim in from.Claims)
         {
-            if (claim.Type is Claims.AuthenticationTime or Claims.AuthenticationMethodReference or Claims.Private.Nonce)
+            if (claim.Type is Claims.AuthenticationTime or Claims.AuthenticationMethodReference or Claims.AuthenticationContextReference or Claims.Private.Nonce)
             {
                 to.AddClaim(new Claim(claim.Type, claim.Value, claim.ValueType));
             }
@@ -51,15 +65,17 @@ public static class TokenPrincipals
     }
 
     /// <summary>
-    /// Only ids and roles reach the access token: no username or e-mail (RFC 8725 §3.12). The ID token says who
-    /// signed in, when and how; profile data is served by the userinfo endpoint, by scope.
+    /// Only ids, roles and how the person signed in (<c>amr</c>, <c>acr</c>) reach the access token: no username or
+    /// e-mail (RFC 8725 §3.12). The ID token says who signed in, when and how; profile data is served by the userinfo endpoint, by scope.
     /// </summary>
     public static void SetDestinations(ClaimsPrincipal principal) =>
         principal.SetDestinations(claim => claim.Type switch
         {
             Claims.Subject or PortcullisClaims.SessionId => [Destinations.AccessToken, Destinations.IdentityToken],
             Claims.Role or Claims.ClientId or PortcullisClaims.SecurityEpoch => [Destinations.AccessToken],
-            Claims.AuthenticationTime or Claims.AuthenticationMethodReference => [Destinations.IdentityToken],
+            // How the person signed in also reaches the access token, so an API can ask for a second factor itself.
+            Claims.AuthenticationMethodReference or Claims.AuthenticationContextReference => [Destinations.AccessToken, Destinations.IdentityToken],
+            Claims.AuthenticationTime => [Destinations.IdentityToken],
             _ => [],
         });
 }

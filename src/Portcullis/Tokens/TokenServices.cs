@@ -77,7 +77,7 @@ public static class TokenServices
                 server.Configure(o => o.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
                 server.RegisterScopes(PortcullisScopes.OpenId, PortcullisScopes.OfflineAccess, PortcullisScopes.Profile, PortcullisScopes.Email);
                 server.RegisterClaims(Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified,
-                    Claims.AuthenticationTime, Claims.AuthenticationMethodReference, PortcullisClaims.SessionId);
+                    Claims.AuthenticationTime, Claims.AuthenticationMethodReference, Claims.AuthenticationContextReference, PortcullisClaims.SessionId);
 
                 // Signed, not encrypted, so any resource server can validate with the JWKS alone.
                 server.DisableAccessTokenEncryption();

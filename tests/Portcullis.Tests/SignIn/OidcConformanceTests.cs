@@ -398,16 +398,18 @@ public sealed class OidcConformanceTests(ServerFixture fixture) : IClassFixture<
     [Fact]
     public async Task oidcc_ensure_request_with_acr_values_succeeds()
     {
-        // acr is not supported: acr_values is accepted and ignored (no acr claim, not advertised).
+        // acr_values is accepted and ignored: the ID token states the acr of the sign-in that happened (a password
+        // here), one of the values discovery advertises.
         var (client, browser, _, _) = await SignedInAsync();
         var request = OidcConformanceKit.Request(client);
         request["acr_values"] = "1 2";
         using var browserScope = browser;
         var tokens = await ExchangeOkAsync(browser, client, await CodeAtOnceAsync(browser, request));
         var idToken = await _kit.ValidIdTokenAsync(tokens, client, request["nonce"]);
-        Assert.False(idToken.TryGetPayloadValue<string>("acr", out var acr), acr);
+        Assert.Equal("urn:portcullis:pwd", idToken.GetPayloadValue<string>("acr"));
         using var discovery = await fixture.Client.GetAsync(".well-known/openid-configuration");
-        Assert.False((await discovery.JsonAsync()).TryGetProperty("acr_values_supported", out var acrValues), acrValues.ToString());
+        Assert.Equal(["urn:portcullis:pwd", "urn:portcullis:mfa"],
+            (await discovery.JsonAsync()).GetProperty("acr_values_supported").EnumerateArray().Select(v => v.GetString()));
     }
 
     private async Task AssertCodeReuseAsync(BrowserFlow browser, Client client, Func<Task> wait)

@@ -18,7 +18,7 @@ namespace Portcullis.SignIn.Pages;
 public sealed class AccountModel(
     BrowserSession browser, UserSessions sessions, UserManager<User> users, Credentials credentials, PasswordPolicy passwords,
     SessionTerminator terminator, IOpenIddictAuthorizationManager authorizations, IOpenIddictApplicationManager applications,
-    PortcullisDb db, AuditLog audit) : PageModel
+    PortcullisDb db, AuditLog audit, SecondFactor factors, SecondFactorThrottle factorThrottle) : PageModel
 {
     public sealed record Consent(string Id, string Client, IReadOnlyList<string> Scopes);
 
@@ -52,6 +52,14 @@ public sealed class AccountModel(
 
     [BindProperty]
     public string? SessionId { get; set; }
+
+    /// <summary>The password or an authenticator code, to turn the authenticator app off (AUTH-10).</summary>
+    [BindProperty]
+    public string? Proof { get; set; }
+
+    public bool TwoFactorEnabled { get; private set; }
+
+    public int RecoveryCodesLeft { get; private set; }
 
     [BindProperty]
     public string? ConsentId { get; set; }
@@ -167,11 +175,77 @@ public sealed class AccountModel(
         return LocalRedirect(SignInServices.SignInPath + "?signed_out=true");
     }
 
+    public async Task<IActionResult> OnPostStartAuthenticatorAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is not { } current || await users.FindByIdAsync(current.UserId.ToString()) is not { } user)
+        {
+            return SignInFirst();
+        }
+
+        if (await factors.StartEnrolmentAsync(user) is null)
+        {
+            return await ShowAsync(current, ct, error: "The authenticator app is already on. Turn it off first to set up another.", status: StatusCodes.Status409Conflict);
+        }
+
+        return LocalRedirect(AuthenticatorModel.Path);
+    }
+
+    public async Task<IActionResult> OnPostDisableAuthenticatorAsync(CancellationToken ct)
+    {
+        if (await BrowserSession.GetAsync(HttpContext) is not { } current || await users.FindByIdAsync(current.UserId.ToString()) is not { } user)
+        {
+            return SignInFirst();
+        }
+
+        if (!user.TwoFactorEnabled)
+        {
+            return await ShowAsync(current, ct, error: "The authenticator app is not on.", status: StatusCodes.Status409Conflict);
+        }
+
+        if (factorThrottle.Throttle.Check(HttpContext.Connection.RemoteIpAddress, user.UserName) is { } wait)
+        {
+            await audit.WriteAsync(AuditEvents.SecondFactorThrottled, AuditOutcomes.Denied, $"user:{user.Id}", ct: ct);
+            var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+            Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return await ShowAsync(current, ct, error: $"Too many attempts. Try again in {seconds} seconds.", status: StatusCodes.Status429TooManyRequests, errorField: "authenticator-proof");
+        }
+
+        // Six digits are a code (a password has at least 15 characters); anything else is the password.
+        var byCode = SecondFactor.IsAuthenticatorCode(Proof);
+        bool valid;
+        if (byCode)
+        {
+            valid = await factors.VerifyCodeAsync(user, Proof);
+        }
+        else
+        {
+            var check = await credentials.CheckAsync(user.UserName, Proof, ct);
+            if (check.Busy)
+            {
+                return await ShowAsync(current, ct, error: "Busy. Try again in a moment.", status: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            valid = check.Valid is not null;
+        }
+
+        if (!valid)
+        {
+            factorThrottle.Throttle.Failed(user.UserName);
+            await audit.WriteAsync(AuditEvents.SecondFactorFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { method = byCode ? "totp" : "password", step = "disable" }, ct);
+            return await ShowAsync(current, ct, error: "The password or code is incorrect.", status: StatusCodes.Status400BadRequest, errorField: "authenticator-proof");
+        }
+
+        factorThrottle.Throttle.Succeeded(user.UserName);
+        await factors.DisableAsync(user, byCode ? "code" : "password", ct);
+        await HttpContext.SignOutAsync(BrowserSession.Scheme);
+        return LocalRedirect(SignInServices.SignInPath + "?signed_out=true");
+    }
+
     private RedirectResult SignInFirst() => Redirect(SignInServices.SignInPath + "?ReturnUrl=" + Uri.EscapeDataString(SignInServices.AccountPath));
 
     private async Task<IActionResult> ShowAsync(BrowserSession.Current current, CancellationToken ct, string? message = null, string? error = null, int status = StatusCodes.Status200OK, string? errorField = null)
     {
-        CurrentPassword = NewPassword = null;
+        CurrentPassword = NewPassword = Proof = null;
         Message = message;
         Error = error;
         ErrorField = errorField;
@@ -179,6 +253,8 @@ public sealed class AccountModel(
         var user = await users.FindByIdAsync(current.UserId.ToString());
         Username = user?.UserName ?? current.Username;
         Email = user?.Email;
+        TwoFactorEnabled = user?.TwoFactorEnabled ?? false;
+        RecoveryCodesLeft = user is { TwoFactorEnabled: true } ? await factors.RecoveryCodesLeftAsync(user) : 0;
         SignedInAt = DateTimeOffset.FromUnixTimeSeconds(current.AuthTime);
         CurrentSessionId = current.SessionId;
 

@@ -147,7 +147,9 @@ public sealed class AuthorizeModel(
         identity.SetClaim(PortcullisClaims.SessionId, current.SessionId);
         identity.SetClaim(Claims.AuthenticationTime, current.AuthTime);
         // A JSON array even with one method (OpenID Connect Core §2): one claim of the JSON_ARRAY value type.
-        identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(new[] { current.Amr }), Microsoft.IdentityModel.JsonWebTokens.JsonClaimValueTypes.JsonArray));
+        var methods = current.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(methods), Microsoft.IdentityModel.JsonWebTokens.JsonClaimValueTypes.JsonArray));
+        identity.SetClaim(Claims.AuthenticationContextReference, TokenPrincipals.AuthenticationContexts.For(methods));
         var principal = new ClaimsPrincipal(identity);
         principal.SetScopes(scopes);
         principal.SetResources(tokens.Value.Audience);

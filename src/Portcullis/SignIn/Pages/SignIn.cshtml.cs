@@ -19,7 +19,7 @@ namespace Portcullis.SignIn.Pages;
 /// </summary>
 public sealed class SignInModel(
     Credentials credentials, LoginThrottle throttle, LoginRecords records, BrowserSession sessions,
-    IOptions<AccountOptions> accounts, IOpenIddictApplicationManager applications) : PageModel
+    IOptions<AccountOptions> accounts, IOpenIddictApplicationManager applications, PendingSignIn pending) : PageModel
 {
     public const string LoginFailed = "The username or password is incorrect.";
 
@@ -82,6 +82,13 @@ public sealed class SignInModel(
         {
             await records.PasswordChangeRequiredAsync(user, clientId: null, ct);
             return Fail(StatusCodes.Status400BadRequest, "Your password must be changed before you can sign in: an operator required it. Change it with POST /api/accounts/password.");
+        }
+
+        if (user.TwoFactorEnabled)
+        {
+            // No session yet: the code page starts it once the second factor is right.
+            pending.Begin(HttpContext, user, ReturnUrl);
+            return LocalRedirect(SignInCodeModel.Path);
         }
 
         await sessions.StartAsync(user, await BrowserSession.GetAsync(HttpContext), ct);
