@@ -31,6 +31,9 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "GET /signin", "HEAD /signin", "POST /signin",
         "GET /signup", "HEAD /signup", "POST /signup",
         "GET /account", "HEAD /account", "POST /account",
+        // Second factor (issue 19): enrolment from the account page, the code step of a sign-in.
+        "GET /account/authenticator", "HEAD /account/authenticator", "POST /account/authenticator",
+        "GET /signin/code", "HEAD /signin/code", "POST /signin/code",
         "GET /assets/portcullis.css",
         "GET /assets/portcullis.svg",
     };
