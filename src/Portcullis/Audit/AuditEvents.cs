@@ -34,6 +34,9 @@ public static class AuditEvents
     public static readonly Definition SessionEnded = new(3005, "session_end", "A user ended one of their own sessions (an operator's is session_end_by_admin).");
     public static readonly Definition ConsentGranted = new(3006, "consent_granted", "A user allowed a third-party client the scopes it asked for.");
     public static readonly Definition ConsentRevoked = new(3007, "consent_revoked", "A user took back the consent given to a client (its sessions end with it).");
+    public static readonly Definition PasswordResetRequested = new(3008, "authn_password_reset_request", "A password reset link was asked for: success when an account has the address and the link was queued, failure when none has (target: the address, redacted).");
+    public static readonly Definition PasswordReset = new(3009, "authn_password_reset", "A password was reset with an e-mailed link; every session of the account ended.");
+    public static readonly Definition PasswordResetFailed = new(3010, "authn_password_reset_fail", "A reset link was refused: unknown, used, expired, or issued before the account's security stamp changed.");
 
     // 4000-4999 administration
     public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
@@ -76,6 +79,7 @@ public static class AuditEvents
         LoginSucceeded, LoginFailed, LoginThrottled, LoginInvalidInput, BrowserSignedIn, BrowserSignedOut,
         TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere, CodeIssued, CodeRedeemed, CodeReplayed,
         Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded, ConsentGranted, ConsentRevoked,
+        PasswordResetRequested, PasswordReset, PasswordResetFailed,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,

@@ -10,7 +10,7 @@ namespace Portcullis.Cli;
 /// Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 conflict or invalid input.
 /// <para>
 /// Owns the command line: <c>serve</c>, <c>migrate</c>, <c>doctor</c>, and the operator commands <c>users</c>,
-/// <c>roles</c>, <c>clients</c>, <c>keys</c> and <c>audit</c>.
+/// <c>roles</c>, <c>clients</c>, <c>keys</c>, <c>audit</c> and <c>email</c>.
 /// </para>
 /// <para>
 /// Uses Hosting (the same composition root as the server, the configuration check), Storage (the DbContext,
@@ -52,6 +52,7 @@ public static class CliApp
         root.Subcommands.Add(MigrateCommand.Create(io));
         root.Subcommands.Add(DoctorCommand.Create(io));
         root.Subcommands.Add(AuditCommands.Create(io));
+        root.Subcommands.Add(EmailCommands.Create(io));
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }

@@ -65,7 +65,13 @@ public static partial class Doctor
                 "Keep Tokens:AccessTokenLifetime at 00:10:00 or less."));
         }
 
-        findings.AddRange(CrossOrigin.Check(services.GetRequiredService<IOptions<CrossOriginOptions>>().Value));
+        var email = services.GetRequiredService<IOptions<Email.EmailOptions>>().Value;
+        findings.Add(email.Configured
+            ? new(Severity.Info, "email", $"Outgoing mail goes through {email.Smtp.Host}:{email.Smtp.EffectivePort} ({email.Smtp.Security}).",
+                "Check delivery with `portcullis email test --to you@example.com`.")
+            : new(Severity.Low, "email-not-configured", "No outgoing mail is configured: password reset by e-mail is unavailable (its page and API say so).",
+                "Set Email:Smtp:Host, Email:Smtp:From and the login (docs/configuration.md), then run `portcullis email test --to you@example.com`."));
+                findings.AddRange(CrossOrigin.Check(services.GetRequiredService<IOptions<CrossOriginOptions>>().Value));
         findings.Add(ApiReference.Check(services.GetRequiredService<IOptions<ApiOptions>>().Value, environment));
         var hosting = services.GetRequiredService<IOptions<HostingOptions>>().Value;
         var proxies = hosting.TrustedProxies.Where(v => !string.IsNullOrWhiteSpace(v)).ToList();
