@@ -31,6 +31,11 @@ public static class AccountsEndpoints
             .RequireRateLimiting(RateLimitPolicies.Credentials)
             .WithTags("Accounts");
 
+        app.MapPost("/api/accounts/verify-email", EmailVerification.HandleAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("Accounts");
+
         var me = app.MapGroup("/api/me")
             .RequireAuthorization(Policies.User)
             .RequireRateLimiting(RateLimitPolicies.Authenticated)

@@ -54,6 +54,7 @@ public static class AccountsServices
         services.AddScoped<Credentials>();
         services.AddScoped<UserSessions>();
         services.AddScoped<PasswordResets>();
+        services.AddScoped<EmailVerification>();
         return services;
     }
 }

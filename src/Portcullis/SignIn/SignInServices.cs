@@ -22,7 +22,7 @@ public static class SignInServices
     public const string StylePath = "/assets/portcullis.css";
     public const string IconPath = "/assets/portcullis.svg";
 
-    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp", "/ForgotPassword", "/ResetPassword"];
+    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp", "/ForgotPassword", "/ResetPassword", "/VerifyEmail"];
 
     public static IServiceCollection AddPortcullisSignIn(this IServiceCollection services)
     {

@@ -21,6 +21,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         // Password reset by e-mailed link (issue 19): the address or the link's token is the credential.
         "POST /api/accounts/password-reset",
         "POST /api/accounts/password-reset/confirm",
+        "POST /api/accounts/verify-email",
         "GET /health/live",
         "GET /health/ready",
         "GET /test/fault", // added by the test server (Infrastructure/TestEndpoints.cs), not by the product
@@ -35,6 +36,7 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "* /account",
         "* /forgot-password",
         "* /reset-password",
+        "* /verify-email",
         "GET /assets/portcullis.css",
         "GET /assets/portcullis.svg",
     };

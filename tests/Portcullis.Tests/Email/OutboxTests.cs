@@ -33,8 +33,8 @@ public sealed class OutboxTests
                 Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
             }
 
-            // The sender tried, failed and scheduled a retry; nothing was lost.
-            await WaitUntilAsync(first, db => db.OutboxMessages.CountAsync(m => m.Attempts >= 1 && m.SentAt == null && m.LastError != null), 3);
+            // The sender tried, failed and scheduled a retry; nothing was lost (each account's verification message too).
+            await WaitUntilAsync(first, db => db.OutboxMessages.CountAsync(m => m.Attempts >= 1 && m.SentAt == null && m.LastError != null), 6);
         }
         finally
         {
@@ -44,16 +44,19 @@ public sealed class OutboxTests
         smtp.Start();
         await using var second = await PortcullisServer.StartAsync(smtp.Settings, dataDirectory: dataDirectory);
         var received = new List<string>();
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < 6; i++)
         {
             var mail = await smtp.NextAsync(TimeSpan.FromSeconds(30));
-            received.Add(mail.To.Mailboxes.Single().Address);
-            var (_, token) = SmtpSink.LinkIn(mail, PasswordResets.ResetPath);
-            second.Canary.Record(token);
+            if (mail.Subject == "Choose a new password")
+            {
+                received.Add(mail.To.Mailboxes.Single().Address);
+                var (_, token) = SmtpSink.LinkIn(mail, PasswordResets.ResetPath);
+                second.Canary.Record(token);
+            }
         }
 
         Assert.Equal(usernames.Select(u => $"{u}@example.com").Order(), received.Order());
-        await WaitUntilAsync(second, db => db.OutboxMessages.CountAsync(m => m.SentAt != null && m.ProtectedBody == null), 3);
+        await WaitUntilAsync(second, db => db.OutboxMessages.CountAsync(m => m.SentAt != null && m.ProtectedBody == null), 6);
         Assert.False(await smtp.AnyWithinAsync(TimeSpan.FromSeconds(1)), "A message was delivered twice.");
     }
 
@@ -74,10 +77,12 @@ public sealed class OutboxTests
             Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         }
 
-        await WaitUntilAsync(server, db => db.OutboxMessages.CountAsync(m => m.FailedAt != null && m.Attempts == 2 && m.ProtectedBody == null), 1);
-        var gaveUp = Assert.Single(server.Logs.EntriesSince(mark), e => e.EventId == 8003);
-        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Error, gaveUp.Level);
-        Assert.Contains("after 2 attempts", gaveUp.Message, StringComparison.Ordinal);
+        // The account's verification message and the reset message.
+        await WaitUntilAsync(server, db => db.OutboxMessages.CountAsync(m => m.FailedAt != null && m.Attempts == 2 && m.ProtectedBody == null), 2);
+        var gaveUp = server.Logs.EntriesSince(mark).Where(e => e.EventId == 8003).ToList();
+        Assert.Equal(2, gaveUp.Count);
+        Assert.All(gaveUp, e => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Error, e.Level));
+        Assert.All(gaveUp, e => Assert.Contains("after 2 attempts", e.Message, StringComparison.Ordinal));
     }
 
     private static async Task WaitUntilAsync(PortcullisServer server, Func<PortcullisDb, Task<int>> count, int expected)

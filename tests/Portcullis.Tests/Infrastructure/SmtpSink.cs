@@ -72,6 +72,41 @@ public sealed partial class SmtpSink : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next message to <paramref name="to"/> with <paramref name="subject"/>; others are skipped (a shared sink
+    /// also receives other tests' mail, and a new account gets its verification message first).
+    /// </summary>
+    public async Task<MimeMessage> NextToAsync(string to, string subject, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            var mail = await NextAsync(deadline - DateTime.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.FromTicks(1));
+            if (mail.Subject == subject && mail.To.Mailboxes.Any(m => m.Address.Equals(to, StringComparison.OrdinalIgnoreCase)))
+            {
+                return mail;
+            }
+        }
+    }
+
+    /// <summary>Every message that arrives within <paramref name="wait"/> (and any not yet read).</summary>
+    public async Task<List<MimeMessage>> ReceivedWithinAsync(TimeSpan wait)
+    {
+        var received = new List<MimeMessage>();
+        using var cts = new CancellationTokenSource(wait);
+        try
+        {
+            while (true)
+            {
+                received.Add(await _received.Reader.ReadAsync(cts.Token));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return received;
+        }
+    }
+
     /// <summary>True if a message arrives within <paramref name="wait"/> (for "no mail was sent" assertions).</summary>
     public async Task<bool> AnyWithinAsync(TimeSpan wait)
     {
