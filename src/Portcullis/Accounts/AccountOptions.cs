@@ -10,6 +10,12 @@ public sealed class AccountOptions
     /// <summary>Self-registration at <c>POST /api/accounts</c>. Default true.</summary>
     public bool AllowRegistration { get; set; } = true;
 
+    /// <summary>
+    /// Refuse sign-in (password grant and sign-in page) to an account whose e-mail address is not verified yet.
+    /// Default false. Needs outgoing mail (Email:Smtp) to send the verification link.
+    /// </summary>
+    public bool RequireVerifiedEmail { get; set; }
+
     /// <summary>Minimum password length in Unicode code points. Default 15 (NIST SP 800-63B-4 for single-factor).</summary>
     [Range(8, 64)]
     public int MinPasswordLength { get; set; } = 15;

@@ -20,6 +20,22 @@ public static class AccountsEndpoints
             .RequireRateLimiting(RateLimitPolicies.Credentials)
             .WithTags("Accounts");
 
+        // Answers the same for a known and an unknown address; the per-IP credential limit bounds the mail it sends.
+        app.MapPost("/api/accounts/password-reset", PasswordReset.RequestAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("Accounts");
+
+        app.MapPost("/api/accounts/password-reset/confirm", PasswordReset.ConfirmAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("Accounts");
+
+        app.MapPost("/api/accounts/verify-email", EmailVerification.HandleAsync)
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Credentials)
+            .WithTags("Accounts");
+
         var me = app.MapGroup("/api/me")
             .RequireAuthorization(Policies.User)
             .RequireRateLimiting(RateLimitPolicies.Authenticated)

@@ -12,10 +12,11 @@ namespace Portcullis.Accounts;
 /// Owns a person's own account (routes in <see cref="AccountsEndpoints"/>): registration, profile, password change
 /// (also the change required at first login), the caller's sessions and logout; the password and username rules,
 /// Argon2id hashing and how many hashes run at once; the password check the token endpoint asks
-/// (<see cref="Credentials"/>); ending sessions (<see cref="SessionTerminator"/>, <see cref="UserSessions"/>).
+/// (<see cref="Credentials"/>); ending sessions (<see cref="SessionTerminator"/>, <see cref="UserSessions"/>); password
+/// reset by e-mailed link (<see cref="PasswordResets"/>) and its tokens.
 /// </para>
 /// <para>
-/// Uses Storage (the DbContext and the User entity), Audit (events), Access (policy and role names, claim names;
+/// Uses Storage (the DbContext and the User entity), Email (the outbox and link URLs), Audit (events), Access (policy and role names, claim names;
 /// <c>RevocationState</c>, so a change kills live access tokens), RateLimits (policy names, the login throttle) and
 /// Hosting (JSON bodies, problem types, metrics). Never Tokens: the token endpoint asks Accounts, not the reverse.
 /// </para>
@@ -58,6 +59,8 @@ public static class AccountsServices
         services.AddScoped<SessionTerminator>();
         services.AddScoped<Credentials>();
         services.AddScoped<UserSessions>();
+        services.AddScoped<PasswordResets>();
+        services.AddScoped<EmailVerification>();
         return services;
     }
 }

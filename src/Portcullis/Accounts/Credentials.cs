@@ -12,6 +12,9 @@ namespace Portcullis.Accounts;
 /// </summary>
 public sealed class Credentials(UserManager<User> users, Argon2PasswordHasher hasher, PasswordPolicy passwords, PasswordHashingLimiter hashing)
 {
+    /// <summary>The refusal when <c>Accounts:RequireVerifiedEmail</c> is on; given only after the right password.</summary>
+    public const string EmailNotVerified = "The e-mail address of this account is not verified yet: open the link in the message sent when the account was created.";
+
     /// <summary>
     /// The verdict, and the account the name belongs to (if any) for the audit trail: one lookup. <see cref="Busy"/>:
     /// password hashing was at capacity and the password was not checked.

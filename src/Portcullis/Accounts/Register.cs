@@ -48,12 +48,18 @@ public static partial class Register
 /// <summary>Creates accounts for registration and the CLI, with the same rules for both.</summary>
 public sealed partial class AccountCreator(
     PortcullisDb db, UserManager<User> users, PasswordPolicy passwords, Argon2PasswordHasher hasher, PasswordHashingLimiter hashing,
-    TimeProvider time, Audit.AuditLog audit, IHttpContextAccessor http)
+    TimeProvider time, Audit.AuditLog audit, IHttpContextAccessor http, EmailVerification verification)
 {
     public sealed class Outcome
     {
         public User? User { get; init; }
         public Dictionary<string, string[]>? Errors { get; init; }
+
+        /// <summary>
+        /// The address belongs to another account: <see cref="User"/> is a stand-in that was never stored, answered
+        /// like a new account so that sign-up does not reveal the address (the owner was told by mail).
+        /// </summary>
+        public bool StandIn { get; init; }
 
         /// <summary>Password hashing was at capacity: nothing was created.</summary>
         public bool Busy { get; init; }
@@ -93,6 +99,8 @@ public sealed partial class AccountCreator(
             Email = email,
             CreatedAt = time.GetUtcNow(),
             SecurityStamp = Guid.NewGuid().ToString("N"),
+            // An operator (CLI) vouches for the address; a self-registered one is verified by the link it is sent.
+            EmailConfirmed = http.HttpContext is null,
         };
 
         // Hashed before the transaction, under a permit: the transaction (and SQLite's write lock) never waits on Argon2.
@@ -119,6 +127,14 @@ public sealed partial class AccountCreator(
 
         if (!created.Succeeded)
         {
+            // Only the address is taken, on self-registration with mail: answer as for a new account, tell the owner.
+            if (created.Errors.All(e => e.Code == "DuplicateEmail") && http.HttpContext is not null
+                && await verification.TellOwnerAsync(user.Email, ct))
+            {
+                await tx.CommitAsync(ct);
+                return new Outcome { User = user, StandIn = true };
+            }
+
             if (created.Errors.Any(e => e.Code is "DuplicateUserName" or "DuplicateEmail"))
             {
                 return new Outcome();
@@ -136,7 +152,13 @@ public sealed partial class AccountCreator(
             throw new InvalidOperationException("Assigning the initial roles failed: " + string.Join(", ", withRoles.Errors.Select(e => e.Code)));
         }
 
+        if (http.HttpContext is not null)
+        {
+            await verification.StageAsync(user, ct); // the link commits with the account, or neither does
+        }
+
         await tx.CommitAsync(ct);
+        verification.Sent();
         return new Outcome { User = user };
     }
 

@@ -40,6 +40,11 @@ public static class AuditEvents
     public static readonly Definition ConsentRevoked = new(3007, "consent_revoked", "A user took back the consent given to a client (its sessions end with it).");
     public static readonly Definition SecondFactorEnabled = new(3020, "mfa_enabled", "A user turned the authenticator app on and got new recovery codes; every session of the user ended.");
     public static readonly Definition SecondFactorDisabled = new(3021, "mfa_disabled", "A user turned the authenticator app off (details: proof, password or code); every session of the user ended.");
+    public static readonly Definition PasswordResetRequested = new(3008, "authn_password_reset_request", "A password reset link was asked for: success when an account has the address and the link was queued, failure when none has (target: the address, redacted).");
+    public static readonly Definition PasswordReset = new(3009, "authn_password_reset", "A password was reset with an e-mailed link; every session of the account ended.");
+    public static readonly Definition EmailVerified = new(3011, "user_email_verified", "A user confirmed their e-mail address with the link sent at sign-up.");
+    public static readonly Definition RegistrationEmailTaken = new(3012, "user_create_email_taken", "A sign-up named an address another account has: the answer was the usual one and the address's owner was told by mail (target: that account).");
+    public static readonly Definition PasswordResetFailed = new(3010, "authn_password_reset_fail", "A reset link was refused: unknown, used, expired, or issued before the account's security stamp changed.");
 
     // 4000-4999 administration
     public static readonly Definition UserCreatedByAdmin = new(4001, "user_created_by_admin", "An operator created an account.");
@@ -84,6 +89,7 @@ public static class AuditEvents
         TokenIssued, TokenRefreshed, TokenRevoked, TokenReuse, LoggedOutEverywhere, CodeIssued, CodeRedeemed, CodeReplayed,
         Registered, PasswordChanged, PasswordChangeFailed, ProfileChanged, SessionEnded, ConsentGranted, ConsentRevoked,
         SecondFactorEnabled, SecondFactorDisabled,
+        PasswordResetRequested, PasswordReset, PasswordResetFailed, EmailVerified, RegistrationEmailTaken,
         UserCreatedByAdmin, UserDisabled, UserEnabled, UserDeleted, RoleAssigned, RoleRemoved, SessionsEndedByAdmin, PasswordChangeRequired,
         RoleCreated, RoleUpdated, RoleDeleted, ClientCreated, ClientDeleted, ClientSecretRotated, KeyRotated, KeyEncryptionKeyRotated,
         AccessDenied,

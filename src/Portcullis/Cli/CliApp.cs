@@ -11,7 +11,7 @@ namespace Portcullis.Cli;
 /// (a setting of the wrong type or refused by its validator).
 /// <para>
 /// Owns the command line: <c>serve</c>, <c>migrate</c>, <c>doctor</c>, and the operator commands <c>users</c>,
-/// <c>roles</c>, <c>clients</c>, <c>keys</c> and <c>audit</c>.
+/// <c>roles</c>, <c>clients</c>, <c>keys</c>, <c>audit</c> and <c>email</c>.
 /// </para>
 /// <para>
 /// Uses Hosting (the same composition root as the server, the configuration check), Storage (the DbContext,
@@ -61,6 +61,7 @@ public static class CliApp
         root.Subcommands.Add(MigrateCommand.Create(io));
         root.Subcommands.Add(DoctorCommand.Create(io));
         root.Subcommands.Add(AuditCommands.Create(io));
+        root.Subcommands.Add(EmailCommands.Create(io));
         var parse = root.Parse(args);
         try
         {

@@ -66,6 +66,18 @@ public static partial class Doctor
                 "Keep Tokens:AccessTokenLifetime at 00:10:00 or less."));
         }
 
+        var email = services.GetRequiredService<IOptions<Email.EmailOptions>>().Value;
+        findings.Add(email.Configured
+            ? new(Severity.Info, "email", $"Outgoing mail goes through {email.Smtp.Host}:{email.Smtp.EffectivePort} ({email.Smtp.Security}).",
+                "Check delivery with `portcullis email test --to you@example.com`.")
+            : new(Severity.Low, "email-not-configured", "No outgoing mail is configured: password reset by e-mail is unavailable (its page and API say so).",
+                "Set Email:Smtp:Host, Email:Smtp:From and the login (docs/configuration.md), then run `portcullis email test --to you@example.com`."));
+                if (accounts.RequireVerifiedEmail && !email.Configured)
+        {
+            findings.Add(new(Severity.Medium, "verified-email-without-mail", "Accounts:RequireVerifiedEmail is on but no mail is configured: a new account can never verify its address, so it can never sign in.",
+                "Configure Email:Smtp, or set Accounts:RequireVerifiedEmail=false."));
+        }
+
         findings.AddRange(CrossOrigin.Check(services.GetRequiredService<IOptions<CrossOriginOptions>>().Value));
         findings.Add(ApiReference.Check(services.GetRequiredService<IOptions<ApiOptions>>().Value, environment));
         var hosting = services.GetRequiredService<IOptions<HostingOptions>>().Value;

@@ -73,6 +73,16 @@ internal static class EventIds
         internal const int ReloadRejected = 6011;
     }
 
+    /// <summary>Outgoing mail: the outbox sender.</summary>
+    internal static class Email
+    {
+        internal const int Block = 8000;
+        internal const int Sent = 8001;
+        internal const int Retry = 8002;
+        internal const int GaveUp = 8003;
+        internal const int OutboxError = 8004;
+    }
+
     /// <summary>The database. Until issue 21 the outage was 5003, inside the rate-limit block.</summary>
     internal static class Storage
     {

@@ -9,6 +9,7 @@ using Portcullis.Access;
 using Portcullis.Accounts;
 using Portcullis.Admin;
 using Portcullis.Audit;
+using Portcullis.Email;
 using Portcullis.Gateway;
 using Portcullis.RateLimits;
 using Portcullis.SignIn;
@@ -114,6 +115,7 @@ public static partial class PortcullisHost
         services.AddHttpContextAccessor();
         services.AddPortcullisClientAddress();
         services.AddPortcullisAccounts();
+        services.AddPortcullisEmail();
         services.AddPortcullisAudit();
         services.AddPortcullisAdmin();
         services.AddPortcullisTokens();

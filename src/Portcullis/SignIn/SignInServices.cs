@@ -22,7 +22,7 @@ public static class SignInServices
     public const string StylePath = "/assets/portcullis.css";
     public const string IconPath = "/assets/portcullis.svg";
 
-    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp", "/SignInCode"];
+    private static readonly string[] CredentialPages = ["/SignIn", "/SignUp", "/SignInCode", "/ForgotPassword", "/ResetPassword", "/VerifyEmail"];
 
     public static IServiceCollection AddPortcullisSignIn(this IServiceCollection services)
     {
@@ -57,7 +57,7 @@ public static class SignInServices
             pages.Conventions.AddFolderApplicationModelConvention("/", model => model.EndpointMetadata.Add(
                 new Microsoft.AspNetCore.Routing.HttpMethodMetadata(
                     [.. model.HandlerMethods.Select(h => h.HttpMethod.ToUpperInvariant()).Append("GET").Append("HEAD").Distinct()])));
-            // The pages that check a password or create an account share the token endpoint's per-IP credential
+            // The pages that check a password, create an account or reset a password share the token endpoint's per-IP credential
             // limit, on top of the login throttle (per account) and the password-hashing limit.
             foreach (var page in CredentialPages)
             {

@@ -67,3 +67,64 @@ public static class RevocationKinds
     public const string User = "user";
     public const string Role = "role";
 }
+
+/// <summary>
+/// A message waiting to go out: written in the same transaction as the change that causes it, delivered by
+/// <c>Email.OutboxSender</c> with retries. The body is protected with Data Protection (it may hold a live link)
+/// and cleared once the message is sent or given up.
+/// </summary>
+public sealed class OutboxMessage
+{
+    public long Id { get; set; }
+
+    public required string To { get; set; }
+
+    public required string Subject { get; set; }
+
+    public string? ProtectedBody { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the next attempt is due; also moved forward while an instance holds the message.</summary>
+    public DateTimeOffset NextAttemptAt { get; set; }
+
+    public int Attempts { get; set; }
+
+    public DateTimeOffset? SentAt { get; set; }
+
+    public DateTimeOffset? FailedAt { get; set; }
+
+    /// <summary>The last SMTP error, short; never a credential.</summary>
+    public string? LastError { get; set; }
+}
+
+/// <summary>
+/// A single-use token sent by e-mail (password reset, address verification). Only its SHA-256 is stored; it is
+/// bound to the account and to the security stamp the account had when it was issued.
+/// </summary>
+public sealed class AccountToken
+{
+    public long Id { get; set; }
+
+    public Guid UserId { get; set; }
+
+    /// <summary><see cref="AccountTokenPurposes"/>.</summary>
+    public required string Purpose { get; set; }
+
+    /// <summary>SHA-256 of the token, lowercase hex.</summary>
+    public required string Hash { get; set; }
+
+    public required string SecurityStamp { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public DateTimeOffset? UsedAt { get; set; }
+}
+
+public static class AccountTokenPurposes
+{
+    public const string Reset = "reset";
+    public const string Verify = "verify";
+}

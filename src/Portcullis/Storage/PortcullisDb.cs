@@ -19,6 +19,10 @@ public abstract class PortcullisDb(DbContextOptions options)
 
     public DbSet<Revocation> Revocations => Set<Revocation>();
 
+    public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+
+    public DbSet<AccountToken> AccountTokens => Set<AccountToken>();
+
     public DbSet<Audit.AuditEvent> AuditEvents => Set<Audit.AuditEvent>();
 
     public DbSet<Audit.AuditSeal> AuditSeals => Set<Audit.AuditSeal>();
@@ -78,6 +82,29 @@ public abstract class PortcullisDb(DbContextOptions options)
             r.Property(x => x.Kind).HasMaxLength(8);
             r.Property(x => x.Value).HasMaxLength(64);
             r.HasIndex(x => x.ExpiresAt);
+        });
+
+        builder.Entity<OutboxMessage>(m =>
+        {
+            m.HasKey(x => x.Id);
+            m.Property(x => x.To).HasMaxLength(254);
+            m.Property(x => x.Subject).HasMaxLength(200);
+            m.Property(x => x.ProtectedBody).HasMaxLength(16384);
+            m.Property(x => x.LastError).HasMaxLength(512);
+            // The sender's query: unsent, not given up, due.
+            m.HasIndex(x => new { x.SentAt, x.FailedAt, x.NextAttemptAt });
+        });
+
+        builder.Entity<AccountToken>(t =>
+        {
+            t.HasKey(x => x.Id);
+            t.Property(x => x.Purpose).HasMaxLength(16);
+            t.Property(x => x.Hash).HasMaxLength(64);
+            t.Property(x => x.SecurityStamp).HasMaxLength(256);
+            t.HasIndex(x => x.Hash).IsUnique();
+            t.HasIndex(x => x.ExpiresAt);
+            // A deleted account takes its tokens with it.
+            t.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

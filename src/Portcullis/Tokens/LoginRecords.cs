@@ -50,6 +50,9 @@ public sealed partial class LoginRecords(AuditLog audit, DenialAggregator denial
     public Task PasswordChangeRequiredAsync(User user, string? clientId, CancellationToken ct) =>
         audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { client = clientId, reason = "password_change_required" }, ct);
 
+    public Task EmailNotVerifiedAsync(User user, string? clientId, CancellationToken ct) =>
+        audit.WriteAsync(AuditEvents.LoginFailed, AuditOutcomes.Failure, $"user:{user.Id}", new { client = clientId, reason = "email_not_verified" }, ct);
+
     public void Succeeded(Guid userId, string? clientId, string? sessionId, ImmutableArray<string> scopes)
     {
         LogLoginSucceeded(logger, userId);

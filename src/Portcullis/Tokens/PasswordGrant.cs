@@ -22,7 +22,8 @@ namespace Portcullis.Tokens;
 public sealed class PasswordGrant(
     Credentials credentials, LoginThrottle throttle, LoginRecords records, UserManager<User> users,
     IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations,
-    PortcullisDb db, WriteLease lease, IOptions<TokensOptions> options, TimeProvider time, AuditLog audit)
+    PortcullisDb db, WriteLease lease, IOptions<TokensOptions> options, TimeProvider time, AuditLog audit,
+    IOptions<Accounts.AccountOptions> accounts)
 {
     // One answer for every failed login, whatever the reason: unknown user, wrong password, disabled account.
     private const string LoginFailed = "The username or password is incorrect.";
@@ -67,6 +68,12 @@ public sealed class PasswordGrant(
             await records.PasswordChangeRequiredAsync(user, request.ClientId, ct);
             // Only after the right password: this reveals nothing to someone who does not know it.
             return TokenEndpoint.Reject(Errors.InvalidGrant, "The password must be changed first: POST /api/accounts/password.");
+        }
+
+        if (accounts.Value.RequireVerifiedEmail && !user.EmailConfirmed)
+        {
+            await records.EmailNotVerifiedAsync(user, request.ClientId, ct);
+            return TokenEndpoint.Reject(Errors.InvalidGrant, Accounts.Credentials.EmailNotVerified);
         }
 
         if (user.TwoFactorEnabled)

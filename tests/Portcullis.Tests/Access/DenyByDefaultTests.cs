@@ -18,6 +18,10 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         "POST /connect/token",
         "POST /api/accounts",
         "POST /api/accounts/password",
+        // Password reset by e-mailed link (issue 19): the address or the link's token is the credential.
+        "POST /api/accounts/password-reset",
+        "POST /api/accounts/password-reset/confirm",
+        "POST /api/accounts/verify-email",
         "GET /health/live",
         "GET /health/ready",
         "GET /test/fault", // added by the test server (Infrastructure/TestEndpoints.cs), not by the product
@@ -34,6 +38,9 @@ public sealed class DenyByDefaultTests(ServerFixture fixture) : IClassFixture<Se
         // Second factor (issue 19): enrolment from the account page, the code step of a sign-in.
         "GET /account/authenticator", "HEAD /account/authenticator", "POST /account/authenticator",
         "GET /signin/code", "HEAD /signin/code", "POST /signin/code",
+        "GET /forgot-password", "HEAD /forgot-password", "POST /forgot-password",
+        "GET /reset-password", "HEAD /reset-password", "POST /reset-password",
+        "GET /verify-email", "HEAD /verify-email", "POST /verify-email",
         "GET /assets/portcullis.css",
         "GET /assets/portcullis.svg",
     };

@@ -84,6 +84,12 @@ public sealed class SignInModel(
             return Fail(StatusCodes.Status400BadRequest, "Your password must be changed before you can sign in: an operator required it. Change it with POST /api/accounts/password.");
         }
 
+        if (accounts.Value.RequireVerifiedEmail && !user.EmailConfirmed)
+        {
+            await records.EmailNotVerifiedAsync(user, clientId: null, ct);
+            return Fail(StatusCodes.Status400BadRequest, Credentials.EmailNotVerified);
+        }
+
         if (user.TwoFactorEnabled)
         {
             // No session yet: the code page starts it once the second factor is right.

@@ -9,7 +9,9 @@ using Portcullis.Accounts;
 namespace Portcullis.SignIn.Pages;
 
 /// <summary><c>/signup</c>: self-registration (when <c>Accounts:AllowRegistration</c>) with the API's rules, then signed in.</summary>
-public sealed class SignUpModel(AccountCreator creator, BrowserSession sessions, IOptions<AccountOptions> accounts, IOpenIddictApplicationManager applications) : PageModel
+public sealed class SignUpModel(
+    AccountCreator creator, BrowserSession sessions, IOptions<AccountOptions> accounts, IOpenIddictApplicationManager applications,
+    EmailVerification verification) : PageModel
 {
     public const string Path = "/signup";
 
@@ -26,6 +28,9 @@ public sealed class SignUpModel(AccountCreator creator, BrowserSession sessions,
     public string? Password { get; set; }
 
     public string? Error { get; private set; }
+
+    /// <summary>With mail: the account waits for its address to be confirmed (the same page when the address was taken).</summary>
+    public bool CheckMail { get; private set; }
 
     public Dictionary<string, string[]> Errors { get; private set; } = [];
 
@@ -67,6 +72,13 @@ public sealed class SignUpModel(AccountCreator creator, BrowserSession sessions,
 
         var outcome = await creator.CreateAsync(Username ?? "", Email ?? "", Password ?? "", [Roles.User], ct);
         Password = null;
+        // With mail, a new account and a taken address end on the same page: sign-up does not reveal the address.
+        if (outcome.User is not null && (outcome.StandIn || verification.Available))
+        {
+            CheckMail = true;
+            return Page();
+        }
+
         if (outcome.User is { } user)
         {
             await sessions.StartAsync(user, await BrowserSession.GetAsync(HttpContext), ct);

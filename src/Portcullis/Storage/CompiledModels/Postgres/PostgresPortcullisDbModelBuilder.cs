@@ -12,7 +12,7 @@ namespace Portcullis.Storage.CompiledModels.Postgres
     public partial class PostgresPortcullisDbModel
     {
         private PostgresPortcullisDbModel()
-            : base(skipDetectChanges: false, modelId: new Guid("daea3da3-4e37-4bfa-ba2e-ae8cd7cce77a"), entityTypeCount: 16)
+            : base(skipDetectChanges: false, modelId: new Guid("2fbea231-4355-439a-8b0b-70cff47eeed0"), entityTypeCount: 18)
         {
         }
 
@@ -30,6 +30,8 @@ namespace Portcullis.Storage.CompiledModels.Postgres
             var openIddictEntityFrameworkCoreToken = OpenIddictEntityFrameworkCoreTokenEntityType.Create(this);
             var auditEvent = AuditEventEntityType.Create(this);
             var auditSeal = AuditSealEntityType.Create(this);
+            var accountToken = AccountTokenEntityType.Create(this);
+            var outboxMessage = OutboxMessageEntityType.Create(this);
             var revocation = RevocationEntityType.Create(this);
             var role = RoleEntityType.Create(this);
             var signingKey = SigningKeyEntityType.Create(this);
@@ -44,6 +46,7 @@ namespace Portcullis.Storage.CompiledModels.Postgres
             OpenIddictEntityFrameworkCoreAuthorizationEntityType.CreateForeignKey1(openIddictEntityFrameworkCoreAuthorization, openIddictEntityFrameworkCoreApplication);
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateForeignKey1(openIddictEntityFrameworkCoreToken, openIddictEntityFrameworkCoreApplication);
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateForeignKey2(openIddictEntityFrameworkCoreToken, openIddictEntityFrameworkCoreAuthorization);
+            AccountTokenEntityType.CreateForeignKey1(accountToken, user);
 
             DataProtectionKeyEntityType.CreateAnnotations(dataProtectionKey);
             IdentityRoleClaimEntityType.CreateAnnotations(identityRoleClaim);
@@ -57,6 +60,8 @@ namespace Portcullis.Storage.CompiledModels.Postgres
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateAnnotations(openIddictEntityFrameworkCoreToken);
             AuditEventEntityType.CreateAnnotations(auditEvent);
             AuditSealEntityType.CreateAnnotations(auditSeal);
+            AccountTokenEntityType.CreateAnnotations(accountToken);
+            OutboxMessageEntityType.CreateAnnotations(outboxMessage);
             RevocationEntityType.CreateAnnotations(revocation);
             RoleEntityType.CreateAnnotations(role);
             SigningKeyEntityType.CreateAnnotations(signingKey);

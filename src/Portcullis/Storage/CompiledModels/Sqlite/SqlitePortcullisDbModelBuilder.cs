@@ -11,7 +11,7 @@ namespace Portcullis.Storage.CompiledModels.Sqlite
     public partial class SqlitePortcullisDbModel
     {
         private SqlitePortcullisDbModel()
-            : base(skipDetectChanges: false, modelId: new Guid("de030830-5cdd-4400-8ed5-d873169b35e2"), entityTypeCount: 16)
+            : base(skipDetectChanges: false, modelId: new Guid("9af5d9b6-bcbf-442e-b4fd-2bc019d20b61"), entityTypeCount: 18)
         {
         }
 
@@ -29,6 +29,8 @@ namespace Portcullis.Storage.CompiledModels.Sqlite
             var openIddictEntityFrameworkCoreToken = OpenIddictEntityFrameworkCoreTokenEntityType.Create(this);
             var auditEvent = AuditEventEntityType.Create(this);
             var auditSeal = AuditSealEntityType.Create(this);
+            var accountToken = AccountTokenEntityType.Create(this);
+            var outboxMessage = OutboxMessageEntityType.Create(this);
             var revocation = RevocationEntityType.Create(this);
             var role = RoleEntityType.Create(this);
             var signingKey = SigningKeyEntityType.Create(this);
@@ -43,6 +45,7 @@ namespace Portcullis.Storage.CompiledModels.Sqlite
             OpenIddictEntityFrameworkCoreAuthorizationEntityType.CreateForeignKey1(openIddictEntityFrameworkCoreAuthorization, openIddictEntityFrameworkCoreApplication);
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateForeignKey1(openIddictEntityFrameworkCoreToken, openIddictEntityFrameworkCoreApplication);
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateForeignKey2(openIddictEntityFrameworkCoreToken, openIddictEntityFrameworkCoreAuthorization);
+            AccountTokenEntityType.CreateForeignKey1(accountToken, user);
 
             DataProtectionKeyEntityType.CreateAnnotations(dataProtectionKey);
             IdentityRoleClaimEntityType.CreateAnnotations(identityRoleClaim);
@@ -56,6 +59,8 @@ namespace Portcullis.Storage.CompiledModels.Sqlite
             OpenIddictEntityFrameworkCoreTokenEntityType.CreateAnnotations(openIddictEntityFrameworkCoreToken);
             AuditEventEntityType.CreateAnnotations(auditEvent);
             AuditSealEntityType.CreateAnnotations(auditSeal);
+            AccountTokenEntityType.CreateAnnotations(accountToken);
+            OutboxMessageEntityType.CreateAnnotations(outboxMessage);
             RevocationEntityType.CreateAnnotations(revocation);
             RoleEntityType.CreateAnnotations(role);
             SigningKeyEntityType.CreateAnnotations(signingKey);
